@@ -1,0 +1,1 @@
+//! corio-netpoll: placeholder, filled by the netpoll issue.

@@ -1,0 +1,80 @@
+//! Thread-local context: which worker this thread is, and which coroutine (if
+//! any) is running on it right now.
+//!
+//! Invariants:
+//! - `WORKER` is set for the whole life of a worker thread's loop and points to
+//!   its `WorkerLocal`, which outlives the loop. It is null on every other
+//!   thread (plain threads, the thread blocked in `block_on`).
+//! - `CURRENT` is non-null exactly while a coroutine runs on this thread, and
+//!   points to that coroutine's task, kept alive by the worker during the run.
+//! - Because a started coroutine never changes thread, a coroutine reading
+//!   these thread-locals always sees its own worker.
+
+use crate::task::{Suspend, Task};
+use crate::worker::WorkerLocal;
+use std::cell::Cell;
+use std::sync::Arc;
+
+thread_local! {
+    static WORKER: Cell<*const WorkerLocal> = const { Cell::new(std::ptr::null()) };
+    static CURRENT: Cell<*const Task> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The worker this thread runs, if it is a worker thread.
+pub(crate) fn worker() -> Option<&'static WorkerLocal> {
+    let ptr = WORKER.with(|w| w.get());
+    // SAFETY: non-null only while the worker loop runs, and the `WorkerLocal`
+    // outlives the loop (module invariants); every caller runs inside that loop
+    // (in the worker itself or in a coroutine it resumed). The 'static lifetime
+    // never escapes this thread's use during the loop.
+    unsafe { ptr.as_ref() }
+}
+
+pub(crate) fn set_worker(worker: *const WorkerLocal) {
+    WORKER.with(|w| w.set(worker));
+}
+
+/// The task of the coroutine running on this thread, if any.
+pub(crate) fn current_task() -> Option<Arc<Task>> {
+    let ptr = CURRENT.with(|c| c.get());
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` came from `Arc::as_ptr` of a task the worker holds for the
+    // duration of the run, so the allocation is live and its strong count is
+    // at least one; we add one for the returned handle.
+    unsafe {
+        Arc::increment_strong_count(ptr);
+        Some(Arc::from_raw(ptr))
+    }
+}
+
+/// Runs `f` with the current task without touching its reference count.
+pub(crate) fn with_current_task<R>(f: impl FnOnce(Option<&Task>) -> R) -> R {
+    let ptr = CURRENT.with(|c| c.get());
+    // SAFETY: as in `current_task`: live for the whole run.
+    f(unsafe { ptr.as_ref() })
+}
+
+pub(crate) fn in_coroutine() -> bool {
+    !CURRENT.with(|c| c.get()).is_null()
+}
+
+pub(crate) fn set_current(task: *const Task) {
+    CURRENT.with(|c| c.set(task));
+}
+
+/// Switches from the running coroutine back to its worker with `why`.
+///
+/// Must be called from inside a coroutine.
+pub(crate) fn suspend_current(why: Suspend) {
+    let ptr = CURRENT.with(|c| c.get());
+    assert!(!ptr.is_null(), "suspend_current outside a coroutine");
+    // SAFETY: the task is live during the run (module invariants), and we are
+    // on its owner thread, the only one that touches `yielder`.
+    let yielder = unsafe { (*ptr).yielder.get() };
+    debug_assert!(!yielder.is_null(), "a running coroutine has set its yielder");
+    // SAFETY: the yielder lives on the coroutine's own stack for the
+    // coroutine's whole life, and we are running on that stack right now.
+    unsafe { (*yielder).suspend(why) };
+}

@@ -1,0 +1,221 @@
+//! The coroutine API, shaped after `std::thread`: `Builder`, `current`,
+//! `park`, `park_timeout`, `yield_now`, and the `Coroutine` handle whose
+//! `unpark` wakes a parked coroutine from any thread.
+//!
+//! Every function also works on a plain thread (one that is not running a
+//! coroutine): there `current()` names the thread, `park` is
+//! `std::thread::park` and `yield_now` is `std::thread::yield_now`. Primitives
+//! built on this API (channels, locks) therefore work in both worlds.
+
+use crate::context;
+use crate::join::JoinHandle;
+use crate::parker;
+use crate::task::{Suspend, Task, WaitReason};
+use std::cell::Cell;
+use std::fmt;
+use std::io;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A coroutine's unique id (plain threads get one too, from the same counter).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CoroutineId(NonZeroU64);
+
+impl CoroutineId {
+    pub(crate) fn from_raw(id: u64) -> CoroutineId {
+        CoroutineId(NonZeroU64::new(id).expect("coroutine ids start at 1"))
+    }
+
+    /// The id as a number.
+    pub fn as_u64(&self) -> NonZeroU64 {
+        self.0
+    }
+}
+
+impl fmt::Debug for CoroutineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CoroutineId({})", self.0)
+    }
+}
+
+impl fmt::Display for CoroutineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+thread_local! {
+    static THREAD_ID: Cell<u64> = const { Cell::new(0) };
+}
+
+fn plain_thread_id() -> u64 {
+    THREAD_ID.with(|id| {
+        if id.get() == 0 {
+            id.set(crate::runtime::reserve_ids(1));
+        }
+        id.get()
+    })
+}
+
+/// A handle to a coroutine (or to a plain thread), as `std::thread::Thread`.
+#[derive(Clone)]
+pub struct Coroutine {
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    Task(Arc<Task>),
+    Thread { thread: std::thread::Thread, id: u64 },
+}
+
+impl Coroutine {
+    /// This coroutine's id.
+    pub fn id(&self) -> CoroutineId {
+        match &self.inner {
+            Inner::Task(task) => CoroutineId::from_raw(task.id),
+            Inner::Thread { id, .. } => CoroutineId::from_raw(*id),
+        }
+    }
+
+    /// The name given at spawn (`Builder::name`), or the thread's name.
+    pub fn name(&self) -> Option<&str> {
+        match &self.inner {
+            Inner::Task(task) => task.name.as_deref(),
+            Inner::Thread { thread, .. } => thread.name(),
+        }
+    }
+
+    /// Makes this coroutine's park token available: its current or next
+    /// `park` returns. Callable from any thread or coroutine.
+    pub fn unpark(&self) {
+        match &self.inner {
+            Inner::Task(task) => parker::unpark(task),
+            Inner::Thread { thread, .. } => thread.unpark(),
+        }
+    }
+
+    /// What the coroutine is parked on, if it is parked (for diagnostics).
+    pub fn wait_reason(&self) -> WaitReason {
+        match &self.inner {
+            Inner::Task(task) => task.wait_reason(),
+            Inner::Thread { .. } => WaitReason::None,
+        }
+    }
+}
+
+impl fmt::Debug for Coroutine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Coroutine").field("id", &self.id()).field("name", &self.name()).finish()
+    }
+}
+
+/// A handle to the calling coroutine, or to the calling thread outside one.
+pub fn current() -> Coroutine {
+    match context::current_task() {
+        Some(task) => Coroutine { inner: Inner::Task(task) },
+        None => Coroutine { inner: Inner::Thread { thread: std::thread::current(), id: plain_thread_id() } },
+    }
+}
+
+/// Blocks the calling coroutine until its token is made available by
+/// [`Coroutine::unpark`], consuming the token; returns at once if it already
+/// is. May return spuriously: call it in a loop that checks your condition.
+/// On a plain thread this is `std::thread::park`.
+pub fn park() {
+    park_for(WaitReason::Park);
+}
+
+/// As [`park`], but returns after `dur` at the latest.
+pub fn park_timeout(dur: Duration) {
+    match Instant::now().checked_add(dur) {
+        Some(deadline) => park_until(deadline, WaitReason::Park),
+        None => park(),
+    }
+}
+
+pub(crate) fn park_for(reason: WaitReason) {
+    match context::current_task() {
+        Some(task) => parker::park_current(&task, None, reason),
+        None => std::thread::park(),
+    }
+}
+
+pub(crate) fn park_until(deadline: Instant, reason: WaitReason) {
+    match context::current_task() {
+        Some(task) => parker::park_current(&task, Some(deadline), reason),
+        None => {
+            let now = Instant::now();
+            if deadline > now {
+                std::thread::park_timeout(deadline - now);
+            }
+        }
+    }
+}
+
+/// Lets the other coroutines of this worker run before continuing. On a plain
+/// thread, `std::thread::yield_now`.
+pub fn yield_now() {
+    if context::in_coroutine() {
+        context::suspend_current(Suspend::Yield);
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+/// Spawns a coroutine on the current runtime (see [`Builder::spawn`]).
+///
+/// # Panics
+/// Outside a corio coroutine (use `Runtime::spawn` there), or if no stack can
+/// be allocated.
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new().spawn(f).unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// Configures a new coroutine, as `std::thread::Builder`.
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the runtime's defaults.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the coroutine (shown in stack-overflow reports and dumps).
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// Usable stack size in bytes (rounded up to pages, at least 16 KiB),
+    /// instead of the runtime's default.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Spawns the coroutine on the runtime of the calling coroutine. Fails if
+    /// called outside a coroutine, or if no stack could be allocated (out of
+    /// memory mappings or address space; the error says which sysctl to raise).
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(worker) = context::worker() else {
+            return Err(io::Error::other(
+                "corio::spawn called outside a corio runtime; use corio::run or Runtime::spawn",
+            ));
+        };
+        crate::runtime::spawn_on(&worker.shared, self.name, self.stack_size, f)
+    }
+}

@@ -1,0 +1,48 @@
+//! corio: Go-style coroutines for Rust.
+//!
+//! Write plain blocking code inside cheap stackful coroutines; corio runs them
+//! on a few work-stealing worker threads and parks a coroutine (not its thread)
+//! whenever it would block.
+//!
+//! ```
+//! let total: u64 = corio::run(|| {
+//!     let handles: Vec<_> = (1..=10u64)
+//!         .map(|i| corio::spawn(move || {
+//!             corio::time::sleep(std::time::Duration::from_millis(i));
+//!             i
+//!         }))
+//!         .collect();
+//!     handles.into_iter().map(|h| h.join().unwrap()).sum()
+//! });
+//! assert_eq!(total, 55);
+//! ```
+//!
+//! Soundness: [`spawn`] is safe. A coroutine that has started never changes OS
+//! thread, so references into thread-local storage held across a blocking call
+//! stay valid; only coroutines that have not started yet are stolen between
+//! workers. See `docs/design.md`.
+//!
+//! Module map: [`coroutine`] (spawn, park/unpark, the handle), [`time`]
+//! (sleep), [`Runtime`] (workers and shutdown). Internals: `task` (the
+//! coroutine header), `parker` (the park state machine), `worker` (the
+//! scheduling loop), `idle` (sleeping and waking workers), `timer` (per-worker
+//! timer heap), `stack` (pooled stacks with guard pages), `overflow` (the
+//! stack-overflow report), `join` (JoinHandle), `context` (thread-locals).
+
+mod context;
+pub mod coroutine;
+mod idle;
+mod join;
+mod overflow;
+mod parker;
+mod runtime;
+mod stack;
+mod task;
+pub mod time;
+mod timer;
+mod worker;
+
+pub use coroutine::{spawn, yield_now};
+pub use join::{is_cancelled, JoinHandle, CANCELLED};
+pub use runtime::{run, Builder as RuntimeBuilder, Runtime, DEFAULT_STACK_SIZE};
+pub use task::WaitReason;

@@ -1,0 +1,158 @@
+//! The task: one coroutine's header, shared by every handle to it.
+//!
+//! A task is created by `spawn` in the *fresh* state: it holds the boxed entry
+//! closure (which is `Send`) and a stack, and may be stolen by any worker. The
+//! first worker to run it becomes its *owner* for life: it builds the
+//! corosensei coroutine on the stack and resumes it; from then on the task is
+//! *started* and only its owner touches the coroutine.
+//!
+//! Invariants (they make the `unsafe impl Send/Sync` below sound):
+//! - `body` is accessed only by the thread currently holding the task as a
+//!   queue entry while fresh, and only by the owner worker once started
+//!   (`owner` is written once, before the first resume, and never changes).
+//! - A started coroutine is never resumed by another thread: wake-ups from
+//!   other threads go to the owner's inbox (see `parker`), which is the whole
+//!   soundness argument for a safe `spawn` (docs/design.md).
+//! - A task is in at most one run queue at a time (guaranteed by the parker's
+//!   state machine), so two threads never try to run it at once.
+
+use crate::parker::ParkState;
+use crate::runtime::Shared;
+use crate::stack::Stack;
+use corosensei::{Coroutine, Yielder};
+use std::cell::{Cell, UnsafeCell};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Why a running coroutine handed control back to its worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Suspend {
+    /// It is parking: the worker commits the park (PARKING -> PARKED).
+    Park,
+    /// `yield_now`: it stays runnable and goes to the back of the queue.
+    Yield,
+}
+
+/// What a parked coroutine waits for, kept for diagnostics (the future
+/// coroutine dump names it, like Go's "chan receive" or "IO wait").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum WaitReason {
+    /// Running or runnable.
+    None = 0,
+    /// `coroutine::park` / `park_timeout` called by user code.
+    Park = 1,
+    /// `time::sleep`.
+    Sleep = 2,
+    /// `JoinHandle::join`.
+    Join = 3,
+    /// Waiting on a channel, lock or other synchronisation primitive.
+    Sync = 4,
+    /// Waiting for a socket to become ready.
+    Io = 5,
+}
+
+impl WaitReason {
+    fn from_u8(value: u8) -> WaitReason {
+        match value {
+            1 => WaitReason::Park,
+            2 => WaitReason::Sleep,
+            3 => WaitReason::Join,
+            4 => WaitReason::Sync,
+            5 => WaitReason::Io,
+            _ => WaitReason::None,
+        }
+    }
+}
+
+pub(crate) type Coro = Coroutine<(), Suspend, (), Stack>;
+pub(crate) type CoroYielder = Yielder<(), Suspend>;
+
+/// The part of a task that only its runner touches.
+pub(crate) enum Body {
+    /// Not started: may run on any worker.
+    Fresh { entry: Box<dyn FnOnce() + Send>, stack: Stack },
+    /// Started on `owner`; never leaves that thread.
+    Started(Coro),
+    /// Finished, or dropped at shutdown.
+    Gone,
+}
+
+/// Sentinel for `Task::owner` before the first run.
+pub(crate) const NO_OWNER: usize = usize::MAX;
+
+pub(crate) struct Task {
+    pub(crate) id: u64,
+    pub(crate) name: Option<String>,
+    pub(crate) stack_size: usize,
+    /// The stack's guard page range, for the overflow handler.
+    pub(crate) guard: (usize, usize),
+    pub(crate) park_state: ParkState,
+    pub(crate) owner: AtomicUsize,
+    pub(crate) shared: Arc<Shared>,
+    /// Set by the owner before it force-unwinds the coroutine at shutdown, so
+    /// the root can tell corosensei's unwind from a user panic, and `park`
+    /// returns at once inside destructors run by that unwind.
+    pub(crate) cancelling: AtomicBool,
+    wait_reason: AtomicU8,
+    /// Position in the owner's registry of started tasks (owner only).
+    pub(crate) registry_index: Cell<usize>,
+    /// The coroutine's yielder, which lives on its own stack; set by the
+    /// coroutine when it starts (owner only). Kept outside `body` because the
+    /// worker holds `&mut` to the body while the coroutine runs.
+    pub(crate) yielder: Cell<*const CoroYielder>,
+    body: UnsafeCell<Body>,
+}
+
+// SAFETY: the non-thread-safe parts (`body`, which holds a `!Send` coroutine
+// once started, `registry_index` and `yielder`) are accessed only by the thread entitled
+// to by the module invariants: the queue holder while fresh, the owner worker
+// once started. Everything else is atomic or immutable.
+unsafe impl Send for Task {}
+// SAFETY: as above.
+unsafe impl Sync for Task {}
+
+impl Task {
+    pub(crate) fn new(
+        id: u64,
+        name: Option<String>,
+        shared: Arc<Shared>,
+        entry: Box<dyn FnOnce() + Send>,
+        stack: Stack,
+    ) -> Task {
+        Task {
+            id,
+            name,
+            stack_size: stack.size(),
+            guard: stack.guard_range(),
+            park_state: ParkState::new(),
+            owner: AtomicUsize::new(NO_OWNER),
+            shared,
+            cancelling: AtomicBool::new(false),
+            wait_reason: AtomicU8::new(WaitReason::None as u8),
+            registry_index: Cell::new(usize::MAX),
+            yielder: Cell::new(std::ptr::null()),
+            body: UnsafeCell::new(Body::Fresh { entry, stack }),
+        }
+    }
+
+    /// # Safety
+    /// The caller is the thread entitled to the body (module invariants), and
+    /// holds no other reference obtained from this function.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn body_mut(&self) -> &mut Body {
+        &mut *self.body.get()
+    }
+
+    pub(crate) fn set_wait_reason(&self, reason: WaitReason) {
+        self.wait_reason.store(reason as u8, Ordering::Relaxed);
+    }
+
+    pub(crate) fn wait_reason(&self) -> WaitReason {
+        WaitReason::from_u8(self.wait_reason.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn is_cancelling(&self) -> bool {
+        self.cancelling.load(Ordering::Relaxed)
+    }
+}

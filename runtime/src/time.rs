@@ -1,0 +1,32 @@
+//! Sleeping: `sleep` and `sleep_until`, which park the calling coroutine on its
+//! worker's timer heap (and simply sleep the thread outside a coroutine).
+//!
+//! A sleep parks with a deadline; a spurious wake-up (a stray `unpark`) just
+//! parks again until the deadline has passed, so a sleep never ends early.
+
+use crate::coroutine;
+use crate::task::WaitReason;
+use std::time::{Duration, Instant};
+
+/// Puts the calling coroutine to sleep for at least `dur`; its worker runs
+/// other coroutines meanwhile. On a plain thread, `std::thread::sleep`.
+pub fn sleep(dur: Duration) {
+    match Instant::now().checked_add(dur) {
+        Some(deadline) => sleep_until(deadline),
+        // A deadline past the end of representable time: sleep "forever".
+        None => loop {
+            coroutine::park_timeout(Duration::from_secs(86_400 * 365));
+        },
+    }
+}
+
+/// Puts the calling coroutine to sleep until `deadline`.
+pub fn sleep_until(deadline: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        coroutine::park_until(deadline, WaitReason::Sleep);
+    }
+}

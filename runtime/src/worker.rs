@@ -1,0 +1,442 @@
+//! A worker: one OS thread that runs coroutines, and its scheduling loop.
+//!
+//! Each worker has three run queues, checked in this order on a tick:
+//! 1. `runnext`, a one-slot queue for the coroutine this worker woke last (a
+//!    channel hand-off runs the receiver next while its data is in cache, as in
+//!    Go); at most `RUNNEXT_STREAK` times in a row, so a ping-pong pair cannot
+//!    starve the rest;
+//! 2. `ready`, a private FIFO of *started* coroutines (woken, yielded). It is
+//!    never stolen from: a started coroutine stays on its worker for life;
+//! 3. `fresh`, a crossbeam-deque of coroutines not yet started, which idle
+//!    workers steal in batches (half, at most 32).
+//!
+//! `ready` and `fresh` alternate by tick parity so neither starves the other.
+//! Every 61st tick the global injector (spawns from outside the runtime) goes
+//! first, so it cannot be starved by busy local queues (Go's rule).
+//! Wake-ups from other threads arrive in the *inbox* and move to `ready`.
+//!
+//! When every queue is empty, the worker fires due timers, then searches
+//! (steals) for a short spin, then sleeps until woken or until its next timer,
+//! following the protocol in `idle`.
+//!
+//! Invariants:
+//! - `WorkerLocal` is used only by its own thread: by the loop, and by the
+//!   coroutines the loop resumes. No `RefCell` borrow is held across a resume.
+//! - Every started, unfinished coroutine of this worker is in `registry`, so a
+//!   shutdown can unwind each one on this thread.
+
+use crate::context;
+use crate::idle::Sleeper;
+use crate::overflow::{self, RunningCoroutine};
+use crate::runtime::Shared;
+use crate::stack::StackCache;
+use crate::task::{Body, Suspend, Task};
+use crate::timer::TimerHeap;
+use corosensei::{Coroutine, CoroutineResult};
+use crossbeam_deque::{Steal, Stealer, Worker};
+use parking_lot::Mutex;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const RUNNEXT_STREAK: u32 = 3;
+const GLOBAL_QUEUE_INTERVAL: u32 = 61;
+/// Under load, timers are checked every this many ticks (and always when idle).
+const TIMER_CHECK_INTERVAL: u32 = 16;
+/// How long an idle worker spins looking for work before it sleeps. Short:
+/// on 2 cores a spinning worker takes CPU from everything else.
+const SEARCH_SPIN: Duration = Duration::from_micros(20);
+/// Coroutine ids are taken from the global counter in blocks of this size.
+const ID_BLOCK: u64 = 256;
+
+/// The part of a worker that other threads see.
+pub(crate) struct WorkerShared {
+    pub(crate) stealer: Stealer<Arc<Task>>,
+    inbox: Mutex<Vec<Arc<Task>>>,
+    inbox_pending: AtomicBool,
+    pub(crate) sleeper: Sleeper,
+}
+
+impl WorkerShared {
+    pub(crate) fn new(stealer: Stealer<Arc<Task>>) -> WorkerShared {
+        WorkerShared {
+            stealer,
+            inbox: Mutex::new(Vec::new()),
+            inbox_pending: AtomicBool::new(false),
+            sleeper: Sleeper::new(),
+        }
+    }
+
+    /// Hands a woken, started coroutine to this worker from another thread.
+    pub(crate) fn push_inbox(&self, task: Arc<Task>) {
+        {
+            let mut inbox = self.inbox.lock();
+            inbox.push(task);
+            self.inbox_pending.store(true, Ordering::Release);
+        }
+        self.sleeper.wake();
+    }
+
+    fn has_inbox(&self) -> bool {
+        self.inbox_pending.load(Ordering::Acquire)
+    }
+
+    fn drain_inbox(&self, into: &mut VecDeque<Arc<Task>>) {
+        if !self.has_inbox() {
+            return;
+        }
+        let mut inbox = self.inbox.lock();
+        self.inbox_pending.store(false, Ordering::Relaxed);
+        into.extend(inbox.drain(..));
+    }
+
+    /// Drops whatever is left in the inbox (runtime teardown, to break the
+    /// task -> runtime -> inbox -> task reference cycle).
+    pub(crate) fn clear_inbox(&self) {
+        let stale = std::mem::take(&mut *self.inbox.lock());
+        drop(stale);
+    }
+}
+
+/// The part of a worker only its own thread touches.
+pub(crate) struct WorkerLocal {
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<Shared>,
+    fresh: Worker<Arc<Task>>,
+    ready: RefCell<VecDeque<Arc<Task>>>,
+    runnext: RefCell<Option<Arc<Task>>>,
+    runnext_streak: Cell<u32>,
+    pub(crate) timers: RefCell<TimerHeap>,
+    pub(crate) stacks: RefCell<StackCache>,
+    registry: RefCell<Vec<Arc<Task>>>,
+    tick: Cell<u32>,
+    rng: Cell<u64>,
+    /// Next id to hand out and the end of the reserved block.
+    ids: Cell<(u64, u64)>,
+}
+
+impl WorkerLocal {
+    fn new(index: usize, shared: Arc<Shared>, fresh: Worker<Arc<Task>>) -> WorkerLocal {
+        let stacks = StackCache::new(shared.default_stack_size);
+        WorkerLocal {
+            index,
+            shared,
+            fresh,
+            ready: RefCell::new(VecDeque::new()),
+            runnext: RefCell::new(None),
+            runnext_streak: Cell::new(0),
+            timers: RefCell::new(TimerHeap::new()),
+            stacks: RefCell::new(stacks),
+            registry: RefCell::new(Vec::new()),
+            tick: Cell::new(0),
+            rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)),
+            ids: Cell::new((0, 0)),
+        }
+    }
+
+    /// A fresh coroutine id, from this worker's reserved block.
+    pub(crate) fn next_id(&self) -> u64 {
+        let (mut next, mut end) = self.ids.get();
+        if next == end {
+            next = crate::runtime::reserve_ids(ID_BLOCK);
+            end = next + ID_BLOCK;
+        }
+        self.ids.set((next + 1, end));
+        next
+    }
+
+    /// Queues a coroutine spawned on this worker (stealable).
+    pub(crate) fn push_fresh(&self, task: Arc<Task>) {
+        self.fresh.push(task);
+    }
+
+    /// Queues a coroutine this worker just woke, to run next.
+    pub(crate) fn push_woken(&self, task: Arc<Task>) {
+        if let Some(previous) = self.runnext.borrow_mut().replace(task) {
+            self.ready.borrow_mut().push_back(previous);
+        }
+    }
+
+    fn random(&self) -> u64 {
+        // xorshift64*: victim selection only needs to be cheap and spread out.
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn me(&self) -> &WorkerShared {
+        &self.shared.workers[self.index]
+    }
+
+    fn next_task(&self) -> Option<Arc<Task>> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        self.me().drain_inbox(&mut self.ready.borrow_mut());
+        if tick.is_multiple_of(TIMER_CHECK_INTERVAL) {
+            self.fire_timers();
+        }
+        if tick.is_multiple_of(GLOBAL_QUEUE_INTERVAL) {
+            if let Some(task) = self.steal_from_injector() {
+                return Some(task);
+            }
+        }
+        if self.runnext_streak.get() < RUNNEXT_STREAK {
+            if let Some(task) = self.runnext.borrow_mut().take() {
+                self.runnext_streak.set(self.runnext_streak.get() + 1);
+                return Some(task);
+            }
+        } else if let Some(task) = self.runnext.borrow_mut().take() {
+            self.ready.borrow_mut().push_back(task);
+        }
+        self.runnext_streak.set(0);
+        let from_ready = || self.ready.borrow_mut().pop_front();
+        let from_fresh = || self.fresh.pop();
+        let local =
+            if tick.is_multiple_of(2) { from_ready().or_else(from_fresh) } else { from_fresh().or_else(from_ready) };
+        local.or_else(|| self.steal_from_injector())
+    }
+
+    fn steal_from_injector(&self) -> Option<Arc<Task>> {
+        loop {
+            match self.shared.injector.steal_batch_and_pop(&self.fresh) {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    /// One pass over the injector and the other workers' fresh queues.
+    fn steal_once(&self) -> Option<Arc<Task>> {
+        if let Some(task) = self.steal_from_injector() {
+            return Some(task);
+        }
+        let workers = &self.shared.workers;
+        let start = self.random() as usize % workers.len();
+        for offset in 0..workers.len() {
+            let victim = (start + offset) % workers.len();
+            if victim == self.index {
+                continue;
+            }
+            loop {
+                match workers[victim].stealer.steal_batch_and_pop(&self.fresh) {
+                    Steal::Success(task) => return Some(task),
+                    Steal::Empty => break,
+                    Steal::Retry => continue,
+                }
+            }
+        }
+        None
+    }
+
+    /// Spins briefly over inbox, injector and victims.
+    fn search(&self) -> Option<Arc<Task>> {
+        let start = Instant::now();
+        loop {
+            if self.me().has_inbox() {
+                return self.next_task();
+            }
+            if let Some(task) = self.steal_once() {
+                return Some(task);
+            }
+            if self.shared.is_shutting_down() || start.elapsed() >= SEARCH_SPIN {
+                return None;
+            }
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    /// Is there work this worker could take, anywhere? (The recheck of the
+    /// idle protocol; see `idle`.)
+    fn work_visible(&self) -> bool {
+        self.me().has_inbox()
+            || !self.shared.injector.is_empty()
+            || self.shared.workers.iter().any(|w| !w.stealer.is_empty())
+            || !self.fresh.is_empty()
+            || !self.ready.borrow().is_empty()
+            || self.runnext.borrow().is_some()
+    }
+
+    fn fire_timers(&self) -> usize {
+        let mut timers = self.timers.borrow_mut();
+        if timers.next_deadline().is_none_or(|d| d > Instant::now()) {
+            return 0;
+        }
+        let mut woken = Vec::new();
+        timers.fire_expired(Instant::now(), |task| woken.push(task));
+        drop(timers);
+        let fired = woken.len();
+        for task in woken {
+            crate::parker::unpark(&task);
+        }
+        fired
+    }
+
+    /// Runs `task` until it parks, yields or finishes.
+    fn run(&self, task: Arc<Task>) {
+        // SAFETY: we hold the task's only queue entry, so if it is fresh we are
+        // the thread entitled to its body; if it is started, it was queued only
+        // on its owner, which is us. The reference is not held across any
+        // other access to the body.
+        let body = unsafe { task.body_mut() };
+        if matches!(body, Body::Fresh { .. }) {
+            self.start(&task, body);
+        }
+        let Body::Started(coro) = body else {
+            return; // dropped at shutdown while queued
+        };
+        let (guard_start, guard_end) = task.guard;
+        let name = task.name.as_deref().unwrap_or("");
+        overflow::enter(RunningCoroutine {
+            guard_start,
+            guard_end,
+            stack_size: task.stack_size,
+            id: task.id,
+            name_ptr: name.as_ptr(),
+            name_len: name.len(),
+        });
+        context::set_current(Arc::as_ptr(&task));
+        let result = coro.resume(());
+        context::set_current(std::ptr::null());
+        overflow::leave();
+        match result {
+            CoroutineResult::Yield(Suspend::Park) => {
+                if !task.park_state.commit_park() {
+                    self.ready.borrow_mut().push_back(task);
+                }
+            }
+            CoroutineResult::Yield(Suspend::Yield) => self.ready.borrow_mut().push_back(task),
+            CoroutineResult::Return(()) => {
+                let Body::Started(coro) = std::mem::replace(body, Body::Gone) else { unreachable!() };
+                self.stacks.borrow_mut().put(&self.shared.stack_pool, coro.into_stack());
+                self.unregister(&task);
+            }
+        }
+    }
+
+    /// Turns a fresh task into a started coroutine owned by this worker.
+    fn start(&self, task: &Arc<Task>, body: &mut Body) {
+        let Body::Fresh { entry, stack } = std::mem::replace(body, Body::Gone) else { unreachable!() };
+        task.owner.store(self.index, Ordering::Release);
+        let coro = Coroutine::with_stack(stack, move |yielder, ()| {
+            context::with_current_task(|task| {
+                task.expect("a coroutine starts inside a run").yielder.set(yielder as *const _)
+            });
+            entry();
+        });
+        *body = Body::Started(coro);
+        let mut registry = self.registry.borrow_mut();
+        task.registry_index.set(registry.len());
+        registry.push(task.clone());
+    }
+
+    fn unregister(&self, task: &Arc<Task>) {
+        let mut registry = self.registry.borrow_mut();
+        let index = task.registry_index.get();
+        debug_assert!(Arc::ptr_eq(&registry[index], task));
+        registry.swap_remove(index);
+        if let Some(moved) = registry.get(index) {
+            moved.registry_index.set(index);
+        }
+    }
+
+    /// Drops every coroutine this worker owns, unwinding each on this thread
+    /// so destructors run, then everything queued here.
+    fn shut_down(&self) {
+        loop {
+            let started = std::mem::take(&mut *self.registry.borrow_mut());
+            for task in &started {
+                task.cancelling.store(true, Ordering::Relaxed);
+                // SAFETY: we are the owner of every task in the registry.
+                let body = std::mem::replace(unsafe { task.body_mut() }, Body::Gone);
+                if let Body::Started(coro) = body {
+                    context::set_current(Arc::as_ptr(task));
+                    drop(coro); // force-unwinds on this thread
+                    context::set_current(std::ptr::null());
+                }
+            }
+            let mut queued: Vec<Arc<Task>> = Vec::new();
+            self.me().drain_inbox(&mut self.ready.borrow_mut());
+            queued.extend(self.ready.borrow_mut().drain(..));
+            queued.extend(self.runnext.borrow_mut().take());
+            while let Some(task) = self.fresh.pop() {
+                queued.push(task);
+            }
+            if started.is_empty() && queued.is_empty() {
+                break;
+            }
+            for task in queued {
+                // SAFETY: we hold the queue entry (fresh) or own the task.
+                let body = std::mem::replace(unsafe { task.body_mut() }, Body::Gone);
+                drop(body); // a fresh body's closure drop cancels its JoinHandle
+            }
+        }
+        self.timers.borrow_mut().clear();
+        self.stacks.borrow_mut().drain_into(&self.shared.stack_pool);
+    }
+}
+
+/// The worker thread's main function.
+pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, fresh: Worker<Arc<Task>>) {
+    let _signal_stack = overflow::ensure_signal_stack();
+    let local = Box::new(WorkerLocal::new(index, shared.clone(), fresh));
+    context::set_worker(&*local);
+    let mut searching = false;
+    loop {
+        if shared.is_shutting_down() {
+            break;
+        }
+        if let Some(task) = local.next_task() {
+            if searching {
+                searching = false;
+                if shared.idle.end_search() {
+                    shared.notify_work();
+                }
+            }
+            local.run(task);
+            continue;
+        }
+        if local.fire_timers() > 0 {
+            continue;
+        }
+        if !searching {
+            searching = shared.idle.try_begin_search();
+        }
+        if searching {
+            if let Some(task) = local.search() {
+                searching = false;
+                if shared.idle.end_search() {
+                    shared.notify_work();
+                }
+                local.run(task);
+                continue;
+            }
+            searching = false;
+            shared.idle.end_search();
+            if local.work_visible() {
+                continue;
+            }
+        }
+        shared.idle.go_to_sleep(index);
+        if !local.work_visible() && !shared.is_shutting_down() {
+            let deadline = local.timers.borrow().next_deadline();
+            local.me().sleeper.sleep(deadline);
+        }
+        if !shared.idle.leave_sleep(index) {
+            // `worker_to_wake` took us off the list and counted us searching.
+            searching = true;
+        }
+    }
+    if searching {
+        shared.idle.end_search();
+    }
+    local.shut_down();
+    context::set_worker(std::ptr::null());
+}
