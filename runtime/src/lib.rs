@@ -29,6 +29,7 @@
 //! timer heap), `stack` (pooled stacks with guard pages), `overflow` (the
 //! stack-overflow report), `join` (JoinHandle), `context` (thread-locals).
 
+mod chaos;
 mod context;
 pub mod coroutine;
 mod idle;

@@ -110,6 +110,17 @@ impl ParkState {
         }
     }
 
+    /// Checked by the worker before every resume: a queued task must be
+    /// RUNNING or NOTIFIED. Finding it PARKING or PARKED means it was queued
+    /// twice or woken without winning the CAS: a double resume in the making.
+    pub(crate) fn assert_runnable(&self, id: u64) {
+        let state = self.0.load(Ordering::Acquire);
+        assert!(
+            state == RUNNING || state == NOTIFIED,
+            "corio bug: coroutine {id} queued to run while in park state {state} (double resume)"
+        );
+    }
+
     #[cfg(test)]
     pub(crate) fn is_parked(&self) -> bool {
         self.0.load(Ordering::Acquire) == PARKED
@@ -138,6 +149,7 @@ pub(crate) fn park_current(task: &Arc<Task>, deadline: Option<Instant>, reason: 
     };
     if task.park_state.begin_park() {
         task.set_wait_reason(reason);
+        crate::chaos::pause();
         context::suspend_current(Suspend::Park);
         task.set_wait_reason(WaitReason::None);
     }

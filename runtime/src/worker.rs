@@ -30,7 +30,7 @@ use crate::idle::Sleeper;
 use crate::overflow::{self, RunningCoroutine};
 use crate::runtime::Shared;
 use crate::stack::StackCache;
-use crate::task::{Body, Suspend, Task};
+use crate::task::{Body, Suspend, Task, NO_OWNER};
 use crate::timer::TimerHeap;
 use corosensei::{Coroutine, CoroutineResult};
 use crossbeam_deque::{Steal, Stealer, Worker};
@@ -196,8 +196,11 @@ impl WorkerLocal {
         self.runnext_streak.set(0);
         let from_ready = || self.ready.borrow_mut().pop_front();
         let from_fresh = || self.fresh.pop();
-        let local =
-            if tick.is_multiple_of(2) { from_ready().or_else(from_fresh) } else { from_fresh().or_else(from_ready) };
+        let local = if tick.is_multiple_of(2) {
+            from_ready().or_else(from_fresh)
+        } else {
+            from_fresh().or_else(from_ready)
+        };
         local.or_else(|| self.steal_from_injector())
     }
 
@@ -281,6 +284,14 @@ impl WorkerLocal {
 
     /// Runs `task` until it parks, yields or finishes.
     fn run(&self, task: Arc<Task>) {
+        task.park_state.assert_runnable(task.id);
+        let owner = task.owner.load(Ordering::Acquire);
+        assert!(
+            owner == NO_OWNER || owner == self.index,
+            "corio bug: coroutine {} owned by worker {owner} queued on worker {}",
+            task.id,
+            self.index
+        );
         // SAFETY: we hold the task's only queue entry, so if it is fresh we are
         // the thread entitled to its body; if it is started, it was queued only
         // on its owner, which is us. The reference is not held across any
@@ -308,6 +319,7 @@ impl WorkerLocal {
         overflow::leave();
         match result {
             CoroutineResult::Yield(Suspend::Park) => {
+                crate::chaos::pause();
                 if !task.park_state.commit_park() {
                     self.ready.borrow_mut().push_back(task);
                 }
