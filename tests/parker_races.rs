@@ -143,7 +143,7 @@ fn run_schedule(s: Schedule) {
                         GiverStep::Sleep(ms) => corio::time::sleep(Duration::from_millis(ms)),
                         GiverStep::SpawnAndJoin => {
                             if !plain_thread {
-                                corio::spawn(|| coroutine::yield_now()).join().unwrap();
+                                corio::spawn(coroutine::yield_now).join().unwrap();
                             }
                         }
                     }

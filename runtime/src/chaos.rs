@@ -21,11 +21,11 @@ pub(crate) fn pause() {
         s.set(x);
         x
     });
-    if r % 8 == 0 {
+    if r.is_multiple_of(8) {
         for _ in 0..(r >> 8) % 2048 {
             std::hint::spin_loop();
         }
-        if r % 64 == 0 {
+        if r.is_multiple_of(64) {
             std::thread::yield_now();
         }
     }
