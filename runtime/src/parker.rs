@@ -167,15 +167,16 @@ pub(crate) fn unpark(task: &Arc<Task>) {
 
 /// Enqueues a task just taken out of PARKED on its owner worker.
 fn schedule_woken(task: Arc<Task>) {
-    let owner = task.owner.load(Ordering::Acquire);
+    // Set before the first resume, which happens-before the park commit that
+    // our CAS out of PARKED read.
+    let owner = task.owner.get().expect("a parked coroutine has started").clone();
     if let Some(worker) = context::worker() {
-        if worker.index == owner && Arc::ptr_eq(&worker.shared, &task.shared) {
+        if Arc::ptr_eq(worker.me(), &owner) {
             worker.push_woken(task);
             return;
         }
     }
-    let shared = task.shared.clone();
-    shared.workers[owner].push_inbox(task);
+    owner.push_inbox(task);
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub(crate) fn reserve_ids(count: u64) -> u64 {
 
 /// State shared by all workers of one runtime.
 pub(crate) struct Shared {
-    pub(crate) workers: Box<[WorkerShared]>,
+    pub(crate) workers: Box<[Arc<WorkerShared>]>,
     pub(crate) injector: Injector<Arc<Task>>,
     pub(crate) idle: Idle,
     pub(crate) stack_pool: StackPool,
@@ -107,7 +107,11 @@ impl Builder {
         let count = self.workers.unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
         let locals: Vec<Worker<Arc<Task>>> = (0..count).map(|_| Worker::new_fifo()).collect();
         let shared = Arc::new(Shared {
-            workers: locals.iter().map(|w| WorkerShared::new(w.stealer())).collect(),
+            workers: locals
+                .iter()
+                .enumerate()
+                .map(|(i, w)| Arc::new(WorkerShared::new(i, w.stealer())))
+                .collect(),
             injector: Injector::new(),
             idle: Idle::new(count),
             stack_pool: StackPool::new(),
@@ -197,7 +201,7 @@ impl Drop for Runtime {
             }
         }
         for worker in self.shared.workers.iter() {
-            worker.clear_inbox();
+            worker.close_and_clear_inbox();
         }
     }
 }
@@ -227,7 +231,7 @@ where
     };
     let (completer, handle) = join::pair::<T>(CoroutineId::from_raw(id));
     let entry = Box::new(move || join::run_and_complete(f, completer));
-    let task = Arc::new(Task::new(id, name, shared.clone(), entry, stack));
+    let task = Arc::new(Task::new(id, name, entry, stack));
     match local {
         Some(worker) => worker.push_fresh(task),
         None => shared.injector.push(task),
@@ -262,24 +266,13 @@ where
     }
 }
 
-/// A task of a runtime with no threads, for unit tests of queue structures.
+/// A task that is never run, for unit tests of queue structures.
 #[cfg(test)]
 pub(crate) fn test_task() -> Arc<Task> {
     use std::sync::OnceLock;
-    static SHARED: OnceLock<Arc<Shared>> = OnceLock::new();
-    let shared = SHARED.get_or_init(|| {
-        let local: Worker<Arc<Task>> = Worker::new_fifo();
-        Arc::new(Shared {
-            workers: vec![WorkerShared::new(local.stealer())].into_boxed_slice(),
-            injector: Injector::new(),
-            idle: Idle::new(1),
-            stack_pool: StackPool::new(),
-            default_stack_size: round_stack_size(DEFAULT_STACK_SIZE),
-            shutdown: AtomicBool::new(false),
-        })
-    });
+    static POOL: OnceLock<StackPool> = OnceLock::new();
+    let pool = POOL.get_or_init(StackPool::new);
     let mut one = Vec::new();
-    shared.stack_pool.take(shared.default_stack_size, 1, &mut one).unwrap();
-    let id = reserve_ids(1);
-    Arc::new(Task::new(id, None, shared.clone(), Box::new(|| {}), one.pop().unwrap()))
+    pool.take(round_stack_size(DEFAULT_STACK_SIZE), 1, &mut one).unwrap();
+    Arc::new(Task::new(reserve_ids(1), None, Box::new(|| {}), one.pop().unwrap()))
 }

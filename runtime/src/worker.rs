@@ -30,7 +30,7 @@ use crate::idle::Sleeper;
 use crate::overflow::{self, RunningCoroutine};
 use crate::runtime::Shared;
 use crate::stack::StackCache;
-use crate::task::{Body, Suspend, Task, NO_OWNER};
+use crate::task::{Body, Suspend, Task};
 use crate::timer::TimerHeap;
 use corosensei::{Coroutine, CoroutineResult};
 use crossbeam_deque::{Steal, Stealer, Worker};
@@ -53,6 +53,9 @@ const ID_BLOCK: u64 = 256;
 
 /// The part of a worker that other threads see.
 pub(crate) struct WorkerShared {
+    pub(crate) index: usize,
+    /// Set when the runtime is torn down: later inbox pushes are dropped.
+    closed: AtomicBool,
     pub(crate) stealer: Stealer<Arc<Task>>,
     inbox: Mutex<Vec<Arc<Task>>>,
     inbox_pending: AtomicBool,
@@ -60,8 +63,10 @@ pub(crate) struct WorkerShared {
 }
 
 impl WorkerShared {
-    pub(crate) fn new(stealer: Stealer<Arc<Task>>) -> WorkerShared {
+    pub(crate) fn new(index: usize, stealer: Stealer<Arc<Task>>) -> WorkerShared {
         WorkerShared {
+            index,
+            closed: AtomicBool::new(false),
             stealer,
             inbox: Mutex::new(Vec::new()),
             inbox_pending: AtomicBool::new(false),
@@ -77,6 +82,10 @@ impl WorkerShared {
             self.inbox_pending.store(true, Ordering::Release);
         }
         self.sleeper.wake();
+        if self.closed.load(Ordering::SeqCst) {
+            // The runtime is gone (a handle outlived it): nobody will run this.
+            self.clear_inbox();
+        }
     }
 
     fn has_inbox(&self) -> bool {
@@ -94,7 +103,12 @@ impl WorkerShared {
 
     /// Drops whatever is left in the inbox (runtime teardown, to break the
     /// task -> runtime -> inbox -> task reference cycle).
-    pub(crate) fn clear_inbox(&self) {
+    pub(crate) fn close_and_clear_inbox(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.clear_inbox();
+    }
+
+    fn clear_inbox(&self) {
         let stale = std::mem::take(&mut *self.inbox.lock());
         drop(stale);
     }
@@ -169,7 +183,7 @@ impl WorkerLocal {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn me(&self) -> &WorkerShared {
+    pub(crate) fn me(&self) -> &Arc<WorkerShared> {
         &self.shared.workers[self.index]
     }
 
@@ -285,13 +299,15 @@ impl WorkerLocal {
     /// Runs `task` until it parks, yields or finishes.
     fn run(&self, task: Arc<Task>) {
         task.park_state.assert_runnable(task.id);
-        let owner = task.owner.load(Ordering::Acquire);
-        assert!(
-            owner == NO_OWNER || owner == self.index,
-            "corio bug: coroutine {} owned by worker {owner} queued on worker {}",
-            task.id,
-            self.index
-        );
+        if let Some(owner) = task.owner.get() {
+            assert!(
+                Arc::ptr_eq(owner, self.me()),
+                "corio bug: coroutine {} owned by worker {} queued on worker {}",
+                task.id,
+                owner.index,
+                self.index
+            );
+        }
         // SAFETY: we hold the task's only queue entry, so if it is fresh we are
         // the thread entitled to its body; if it is started, it was queued only
         // on its owner, which is us. The reference is not held across any
@@ -336,7 +352,9 @@ impl WorkerLocal {
     /// Turns a fresh task into a started coroutine owned by this worker.
     fn start(&self, task: &Arc<Task>, body: &mut Body) {
         let Body::Fresh { entry, stack } = std::mem::replace(body, Body::Gone) else { unreachable!() };
-        task.owner.store(self.index, Ordering::Release);
+        if task.owner.set(self.me().clone()).is_err() {
+            unreachable!("a fresh task has no owner yet");
+        }
         let coro = Coroutine::with_stack(stack, move |yielder, ()| {
             context::with_current_task(|task| {
                 task.expect("a coroutine starts inside a run").yielder.set(yielder as *const _)

@@ -1,0 +1,189 @@
+//! corio's side of the scheduler micro-benchmarks (issue 2, item 8), the same
+//! measurements as `go/micro/main.go`, printed in the same form so
+//! `run-micro.sh` can put them side by side:
+//!
+//! ```text
+//! corio <name> <value> <unit> n=<count>
+//! ```
+//!
+//! `micro_corio [--workers 2] [--scale K] [--only parked,spawn_join,handoff,sleep]`
+//!
+//! - parked_rss / parked_start: VmRSS delta per coroutine and start time for
+//!   1,000,000 coroutines each parked (run first, so no pooled stack is reused).
+//! - spawn_join: ns per coroutine to spawn and join 1,000,000 in batches of 1,000.
+//! - handoff: one-way hand-off between two coroutines ping-ponging through a
+//!   one-value slot with park/unpark (Go's side uses unbuffered channels).
+//! - sleep_overhead / sleep_p99_late: 100,000 coroutines each sleeping 10 ms.
+
+use corio::coroutine::{self, Coroutine};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+fn report(name: &str, value: f64, unit: &str, n: usize) {
+    println!("corio {name} {value:.3} {unit} n={n}");
+}
+
+fn rss_kib() -> i64 {
+    corio_benches::proc_rss_kib(None).expect("VmRSS") as i64
+}
+
+fn parked(n: usize) {
+    let before = rss_kib();
+    let start = Instant::now();
+    let handles: Arc<Vec<OnceLock<Coroutine>>> = Arc::new((0..n).map(|_| OnceLock::new()).collect());
+    let started = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(AtomicBool::new(false));
+    let joins: Vec<_> = (0..n)
+        .map(|i| {
+            let (handles, started, release) = (handles.clone(), started.clone(), release.clone());
+            corio::spawn(move || {
+                handles[i].set(coroutine::current()).ok();
+                started.fetch_add(1, Ordering::Release);
+                while !release.load(Ordering::Acquire) {
+                    coroutine::park();
+                }
+            })
+        })
+        .collect();
+    while started.load(Ordering::Acquire) < n {
+        corio::time::sleep(Duration::from_millis(1));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let after = rss_kib();
+    report("parked_rss", (after - before) as f64 / n as f64, "KiB/coroutine", n);
+    report("parked_start", elapsed, "s", n);
+    release.store(true, Ordering::Release);
+    handles.iter().for_each(|h| h.get().unwrap().unpark());
+    joins.into_iter().for_each(|j| j.join().unwrap());
+}
+
+fn spawn_join(n: usize, batch: usize) {
+    let run = |batches: usize| {
+        for _ in 0..batches {
+            let handles: Vec<_> = (0..batch).map(|_| corio::spawn(|| ())).collect();
+            handles.into_iter().for_each(|h| h.join().unwrap());
+        }
+    };
+    run(10);
+    let batches = (n / batch).max(1);
+    let start = Instant::now();
+    run(batches);
+    let ns = start.elapsed().as_nanos() as f64 / (batches * batch) as f64;
+    report("spawn_join", ns, "ns/coroutine", batches * batch);
+}
+
+/// A one-value slot: `put` waits while full, `take` waits while empty.
+struct Slot {
+    value: AtomicU64,
+    full: AtomicBool,
+    waiter: parking_lot::Mutex<Option<Coroutine>>,
+}
+
+impl Slot {
+    fn new() -> Arc<Slot> {
+        Arc::new(Slot {
+            value: AtomicU64::new(0),
+            full: AtomicBool::new(false),
+            waiter: parking_lot::Mutex::new(None),
+        })
+    }
+    fn put(&self, v: u64) {
+        self.value.store(v, Ordering::Relaxed);
+        self.full.store(true, Ordering::Release);
+        if let Some(w) = self.waiter.lock().take() {
+            w.unpark();
+        }
+    }
+    fn take(&self) -> u64 {
+        loop {
+            if self.full.swap(false, Ordering::Acquire) {
+                return self.value.load(Ordering::Relaxed);
+            }
+            *self.waiter.lock() = Some(coroutine::current());
+            if self.full.swap(false, Ordering::Acquire) {
+                self.waiter.lock().take();
+                return self.value.load(Ordering::Relaxed);
+            }
+            coroutine::park();
+        }
+    }
+}
+
+fn handoff(n: usize) {
+    let ping = Slot::new();
+    let pong = Slot::new();
+    let (ping2, pong2) = (ping.clone(), pong.clone());
+    let echo = corio::spawn(move || loop {
+        let v = ping2.take();
+        pong2.put(v);
+        if v == u64::MAX {
+            break;
+        }
+    });
+    for i in 0..1000 {
+        ping.put(i);
+        pong.take();
+    }
+    let start = Instant::now();
+    for i in 0..n as u64 {
+        ping.put(i);
+        assert_eq!(pong.take(), i, "handoff: wrong value");
+    }
+    let ns = start.elapsed().as_nanos() as f64 / (2 * n) as f64;
+    ping.put(u64::MAX);
+    pong.take();
+    echo.join().unwrap();
+    report("handoff", ns, "ns/one-way", n);
+}
+
+fn sleepers(n: usize, d: Duration) {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            corio::spawn(move || {
+                let s = Instant::now();
+                corio::time::sleep(d);
+                s.elapsed() - d
+            })
+        })
+        .collect();
+    let mut late: Vec<Duration> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let over = start.elapsed() - d;
+    late.sort();
+    let p99 = late[late.len() * 99 / 100];
+    report("sleep_overhead", over.as_secs_f64() * 1e3, "ms", n);
+    report("sleep_p99_late", p99.as_secs_f64() * 1e3, "ms", n);
+}
+
+fn main() {
+    let mut workers = 2;
+    let mut scale = 1;
+    let mut only = String::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--workers" => workers = args.next().and_then(|v| v.parse().ok()).expect("--workers N"),
+            "--scale" => scale = args.next().and_then(|v| v.parse().ok()).expect("--scale K"),
+            "--only" => only = args.next().expect("--only names"),
+            _ => panic!("usage: micro_corio [--workers N] [--scale K] [--only a,b]"),
+        }
+    }
+    let want = move |name: &str| only.is_empty() || only.split(',').any(|n| n.trim() == name);
+    let runtime = corio::Runtime::builder().workers(workers).build().expect("runtime");
+    let s: usize = scale.max(1);
+    runtime.block_on(move || {
+        if want("parked") {
+            parked(1_000_000 / s);
+        }
+        if want("spawn_join") {
+            spawn_join(1_000_000 / s, 1_000);
+        }
+        if want("handoff") {
+            handoff(1_000_000 / s);
+        }
+        if want("sleep") {
+            sleepers(100_000 / s, Duration::from_millis(10));
+        }
+    });
+}
