@@ -22,74 +22,64 @@
 //! searcher (the waker counted it), and when the last searcher finds work it
 //! calls `notify_work` again so another worker looks for the rest.
 //!
-//! # Sleeper states (one per worker)
-//! ```text
-//!   EMPTY --sleep()--> SLEEPING --wake()--> NOTIFIED --sleep() returns--> EMPTY
-//!   EMPTY --wake()--> NOTIFIED   (the next sleep() returns at once)
-//!   SLEEPING --timeout--> EMPTY
-//! ```
-//! `wake` is a single atomic swap unless the worker really sleeps, so waking a
-//! busy or spinning worker costs no syscall.
+//! # Sleeper (one per worker)
+//! A worker sleeps by blocking in its own netpoll `Poller` (so socket readiness
+//! and timers wake it as well), and is woken with `Poller::notify`, which has
+//! token semantics: a notify before the sleep makes that sleep return at once,
+//! and a notify to a worker that is awake costs one atomic swap, no syscall.
+//! The states are documented in `corio_netpoll::poller`.
 
-use parking_lot::{Condvar, Mutex};
-use std::sync::atomic::{fence, AtomicU8, AtomicUsize, Ordering};
-use std::time::Instant;
+use corio_netpoll::{Events, Poller};
+use parking_lot::Mutex;
+use std::io;
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-const EMPTY: u8 = 0;
-const NOTIFIED: u8 = 1;
-const SLEEPING: u8 = 2;
-
-/// Puts one worker thread to sleep and wakes it; token semantics.
+/// Puts one worker thread to sleep in its poller and wakes it.
 pub(crate) struct Sleeper {
-    state: AtomicU8,
-    lock: Mutex<()>,
-    condvar: Condvar,
+    poller: Poller,
 }
 
 impl Sleeper {
-    pub(crate) fn new() -> Sleeper {
-        Sleeper { state: AtomicU8::new(EMPTY), lock: Mutex::new(()), condvar: Condvar::new() }
+    pub(crate) fn new() -> io::Result<Sleeper> {
+        Ok(Sleeper { poller: Poller::new()? })
     }
 
-    /// Makes the next (or current) `sleep` return.
+    /// The worker's poller, where the fds of its coroutines are registered.
+    pub(crate) fn poller(&self) -> &Poller {
+        &self.poller
+    }
+
+    /// Makes the worker's current or next `sleep` return.
     pub(crate) fn wake(&self) {
-        if self.state.swap(NOTIFIED, Ordering::AcqRel) == SLEEPING {
-            // Taking the lock orders this notify after the sleeper's wait began.
-            drop(self.lock.lock());
-            self.condvar.notify_one();
+        if let Err(err) = self.poller.notify() {
+            // Only an eventfd write can fail here, and only if the process is
+            // out of resources; the worker then wakes at its next timer.
+            eprintln!("corio: could not wake a worker: {err}");
         }
     }
 
-    /// Sleeps until woken or until `deadline`. Returns at once if a wake is pending.
-    pub(crate) fn sleep(&self, deadline: Option<Instant>) {
-        if self.state.compare_exchange(NOTIFIED, EMPTY, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            return;
-        }
-        let mut guard = self.lock.lock();
-        if self.state.compare_exchange(EMPTY, SLEEPING, Ordering::AcqRel, Ordering::Acquire).is_err() {
-            // A wake slipped in: consume it.
-            self.state.store(EMPTY, Ordering::Release);
-            return;
-        }
-        loop {
-            let timed_out = match deadline {
-                Some(deadline) => self.condvar.wait_until(&mut guard, deadline).timed_out(),
-                None => {
-                    self.condvar.wait(&mut guard);
-                    false
-                }
-            };
-            if self.state.compare_exchange(NOTIFIED, EMPTY, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                return;
+    /// Sleeps until woken, until an fd of this poller is ready, or until
+    /// `deadline`, dispatching readiness to the waiting coroutines (which run
+    /// their wakers on this thread). Returns the number of events delivered.
+    pub(crate) fn sleep(&self, events: &mut Events, deadline: Option<Instant>) -> usize {
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        self.wait(events, timeout)
+    }
+
+    /// Collects readiness without blocking.
+    pub(crate) fn poll_now(&self, events: &mut Events) -> usize {
+        self.wait(events, Some(Duration::ZERO))
+    }
+
+    fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> usize {
+        match self.poller.wait(events, timeout) {
+            Ok(delivered) => delivered,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => 0,
+            Err(err) => {
+                eprintln!("corio: epoll wait failed: {err}");
+                0
             }
-            if timed_out {
-                if self.state.compare_exchange(SLEEPING, EMPTY, Ordering::AcqRel, Ordering::Acquire).is_err()
-                {
-                    self.state.store(EMPTY, Ordering::Release);
-                }
-                return;
-            }
-            // Spurious condvar wake-up: sleep again.
         }
     }
 }
@@ -176,32 +166,32 @@ impl Idle {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use std::time::Duration;
 
     #[test]
     fn wake_before_sleep_is_not_lost() {
-        let sleeper = Sleeper::new();
+        let sleeper = Sleeper::new().unwrap();
         sleeper.wake();
-        sleeper.sleep(None); // returns at once
+        sleeper.sleep(&mut Events::new(), None); // returns at once
     }
 
     #[test]
     fn wake_from_another_thread_ends_an_untimed_sleep() {
+        let mut events = Events::new();
         for _ in 0..200 {
-            let sleeper = Arc::new(Sleeper::new());
+            let sleeper = Arc::new(Sleeper::new().unwrap());
             let waker = {
                 let sleeper = sleeper.clone();
                 std::thread::spawn(move || sleeper.wake())
             };
-            sleeper.sleep(None);
+            sleeper.sleep(&mut events, None);
             waker.join().unwrap();
         }
     }
 
     #[test]
     fn sleep_times_out() {
-        let sleeper = Sleeper::new();
-        sleeper.sleep(Some(Instant::now() + Duration::from_millis(2)));
+        let sleeper = Sleeper::new().unwrap();
+        sleeper.sleep(&mut Events::new(), Some(Instant::now() + Duration::from_millis(2)));
     }
 
     #[test]

@@ -106,12 +106,13 @@ impl Builder {
         overflow::install_handler();
         let count = self.workers.unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
         let locals: Vec<Worker<Arc<Task>>> = (0..count).map(|_| Worker::new_fifo()).collect();
+        let workers = locals
+            .iter()
+            .enumerate()
+            .map(|(i, w)| WorkerShared::new(i, w.stealer()).map(Arc::new))
+            .collect::<io::Result<_>>()?;
         let shared = Arc::new(Shared {
-            workers: locals
-                .iter()
-                .enumerate()
-                .map(|(i, w)| Arc::new(WorkerShared::new(i, w.stealer())))
-                .collect(),
+            workers,
             injector: Injector::new(),
             idle: Idle::new(count),
             stack_pool: StackPool::new(),

@@ -15,9 +15,11 @@
 //! first, so it cannot be starved by busy local queues (Go's rule).
 //! Wake-ups from other threads arrive in the *inbox* and move to `ready`.
 //!
-//! When every queue is empty, the worker fires due timers, then searches
-//! (steals) for a short spin, then sleeps until woken or until its next timer,
-//! following the protocol in `idle`.
+//! When every queue is empty, the worker fires due timers, collects socket
+//! readiness from its poller without blocking, then searches (steals) for a
+//! short spin, then sleeps in its poller until woken, until a socket is ready,
+//! or until its next timer, following the protocol in `idle`. Under load it
+//! also polls every 61st tick, so sockets are never starved by busy queues.
 //!
 //! Invariants:
 //! - `WorkerLocal` is used only by its own thread: by the loop, and by the
@@ -32,11 +34,13 @@ use crate::runtime::Shared;
 use crate::stack::StackCache;
 use crate::task::{Body, Suspend, Task};
 use crate::timer::TimerHeap;
+use corio_netpoll::Events;
 use corosensei::{Coroutine, CoroutineResult};
 use crossbeam_deque::{Steal, Stealer, Worker};
 use parking_lot::Mutex;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,15 +67,15 @@ pub(crate) struct WorkerShared {
 }
 
 impl WorkerShared {
-    pub(crate) fn new(index: usize, stealer: Stealer<Arc<Task>>) -> WorkerShared {
-        WorkerShared {
+    pub(crate) fn new(index: usize, stealer: Stealer<Arc<Task>>) -> io::Result<WorkerShared> {
+        Ok(WorkerShared {
             index,
             closed: AtomicBool::new(false),
             stealer,
             inbox: Mutex::new(Vec::new()),
             inbox_pending: AtomicBool::new(false),
-            sleeper: Sleeper::new(),
-        }
+            sleeper: Sleeper::new()?,
+        })
     }
 
     /// Hands a woken, started coroutine to this worker from another thread.
@@ -124,6 +128,7 @@ pub(crate) struct WorkerLocal {
     runnext_streak: Cell<u32>,
     pub(crate) timers: RefCell<TimerHeap>,
     pub(crate) stacks: RefCell<StackCache>,
+    events: RefCell<Events>,
     registry: RefCell<Vec<Arc<Task>>>,
     tick: Cell<u32>,
     rng: Cell<u64>,
@@ -143,6 +148,7 @@ impl WorkerLocal {
             runnext_streak: Cell::new(0),
             timers: RefCell::new(TimerHeap::new()),
             stacks: RefCell::new(stacks),
+            events: RefCell::new(Events::new()),
             registry: RefCell::new(Vec::new()),
             tick: Cell::new(0),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)),
@@ -195,6 +201,9 @@ impl WorkerLocal {
             self.fire_timers();
         }
         if tick.is_multiple_of(GLOBAL_QUEUE_INTERVAL) {
+            // Under load, look at the network now and then too, so sockets
+            // of this worker's poller are not starved by busy coroutines.
+            self.poll_io();
             if let Some(task) = self.steal_from_injector() {
                 return Some(task);
             }
@@ -279,6 +288,12 @@ impl WorkerLocal {
             || !self.fresh.is_empty()
             || !self.ready.borrow().is_empty()
             || self.runnext.borrow().is_some()
+    }
+
+    /// Collects socket readiness without blocking; woken coroutines land in
+    /// this worker's queues (or their owners' inboxes).
+    fn poll_io(&self) -> usize {
+        self.me().sleeper.poll_now(&mut self.events.borrow_mut())
     }
 
     fn fire_timers(&self) -> usize {
@@ -433,7 +448,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, fresh: Worker<Arc<Ta
             local.run(task);
             continue;
         }
-        if local.fire_timers() > 0 {
+        if local.fire_timers() > 0 || local.poll_io() > 0 {
             continue;
         }
         if !searching {
@@ -457,7 +472,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, fresh: Worker<Arc<Ta
         shared.idle.go_to_sleep(index);
         if !local.work_visible() && !shared.is_shutting_down() {
             let deadline = local.timers.borrow().next_deadline();
-            local.me().sleeper.sleep(deadline);
+            local.me().sleeper.sleep(&mut local.events.borrow_mut(), deadline);
         }
         if !shared.idle.leave_sleep(index) {
             // `worker_to_wake` took us off the list and counted us searching.
