@@ -34,6 +34,7 @@ mod context;
 pub mod coroutine;
 mod idle;
 mod join;
+pub mod net;
 mod overflow;
 mod parker;
 mod runtime;

@@ -19,10 +19,11 @@
 use crate::parker::ParkState;
 use crate::stack::Stack;
 use crate::worker::WorkerShared;
+use corio_netpoll::{ArcWake, Wake};
 use corosensei::{Coroutine, Yielder};
 use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 /// Why a running coroutine handed control back to its worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +104,11 @@ pub(crate) struct Task {
     /// coroutine when it starts (owner only). Kept outside `body` because the
     /// worker holds `&mut` to the body while the coroutine runs.
     pub(crate) yielder: Cell<*const CoroYielder>,
+    /// Operations left before an I/O-bound coroutine yields (owner only).
+    pub(crate) io_budget: Cell<u32>,
+    /// This coroutine's netpoll waker, made on its first blocking I/O and
+    /// reused (it holds a `Weak` to the task, so no cycle).
+    io_waker: OnceLock<ArcWake>,
     body: UnsafeCell<Body>,
 }
 
@@ -129,6 +135,8 @@ impl Task {
             wait_reason: AtomicU8::new(WaitReason::None as u8),
             registry_index: Cell::new(usize::MAX),
             yielder: Cell::new(std::ptr::null()),
+            io_budget: Cell::new(IO_BUDGET),
+            io_waker: OnceLock::new(),
             body: UnsafeCell::new(Body::Fresh { entry, stack }),
         }
     }
@@ -151,5 +159,26 @@ impl Task {
 
     pub(crate) fn is_cancelling(&self) -> bool {
         self.cancelling.load(Ordering::Relaxed)
+    }
+
+    /// The waker netpoll calls when a socket this coroutine waits on is ready.
+    pub(crate) fn io_waker(self: &Arc<Task>) -> ArcWake {
+        self.io_waker.get_or_init(|| Arc::new(TaskWaker(Arc::downgrade(self)))).clone()
+    }
+}
+
+/// I/O operations a coroutine may complete in a row before it yields, so a
+/// connection whose peer is always ready cannot starve its worker's other
+/// coroutines (tokio's coop budget is also 128).
+pub(crate) const IO_BUDGET: u32 = 128;
+
+/// Wakes a coroutine from netpoll's dispatch (any thread).
+struct TaskWaker(Weak<Task>);
+
+impl Wake for TaskWaker {
+    fn wake(&self) {
+        if let Some(task) = self.0.upgrade() {
+            crate::parker::unpark(&task);
+        }
     }
 }

@@ -15,10 +15,10 @@
 //! first, so it cannot be starved by busy local queues (Go's rule).
 //! Wake-ups from other threads arrive in the *inbox* and move to `ready`.
 //!
-//! When every queue is empty, the worker fires due timers, collects socket
-//! readiness from its poller without blocking, then searches (steals) for a
-//! short spin, then sleeps in its poller until woken, until a socket is ready,
-//! or until its next timer, following the protocol in `idle`. Under load it
+//! When every queue is empty, the worker fires due timers, then makes a few
+//! passes over the other workers' queues to steal, then sleeps in its poller
+//! until woken, until a socket is ready, or until its next timer, following
+//! the protocol in `idle`. Under load it
 //! also polls every 61st tick, so sockets are never starved by busy queues.
 //!
 //! Invariants:
@@ -41,23 +41,27 @@ use parking_lot::Mutex;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const RUNNEXT_STREAK: u32 = 3;
 const GLOBAL_QUEUE_INTERVAL: u32 = 61;
 /// Under load, timers are checked every this many ticks (and always when idle).
 const TIMER_CHECK_INTERVAL: u32 = 16;
-/// How long an idle worker spins looking for work before it sleeps. Short:
-/// on 2 cores a spinning worker takes CPU from everything else.
-const SEARCH_SPIN: Duration = Duration::from_micros(20);
+/// A fresh coroutine moves to another worker only if that one owns at least
+/// this many fewer live coroutines.
+const BALANCE_SLACK: usize = 4;
+/// Passes an idle worker makes over the other queues before it sleeps.
+const SEARCH_PASSES: usize = 4;
 /// Coroutine ids are taken from the global counter in blocks of this size.
 const ID_BLOCK: u64 = 256;
 
 /// The part of a worker that other threads see.
 pub(crate) struct WorkerShared {
     pub(crate) index: usize,
+    /// Started, unfinished coroutines owned by this worker (for placement).
+    live: AtomicUsize,
     /// Set when the runtime is torn down: later inbox pushes are dropped.
     closed: AtomicBool,
     pub(crate) stealer: Stealer<Arc<Task>>,
@@ -70,6 +74,7 @@ impl WorkerShared {
     pub(crate) fn new(index: usize, stealer: Stealer<Arc<Task>>) -> io::Result<WorkerShared> {
         Ok(WorkerShared {
             index,
+            live: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             stealer,
             inbox: Mutex::new(Vec::new()),
@@ -260,23 +265,24 @@ impl WorkerLocal {
         None
     }
 
-    /// Spins briefly over inbox, injector and victims.
+    /// A few passes over inbox, injector and victims (Go makes 4). No
+    /// timed spinning: on 2 cores a spinning worker takes the CPU that the
+    /// busy worker or the peer process needs, and socket readiness is only
+    /// collected once the worker blocks in its poller.
     fn search(&self) -> Option<Arc<Task>> {
-        let start = Instant::now();
-        loop {
+        for _ in 0..SEARCH_PASSES {
             if self.me().has_inbox() {
                 return self.next_task();
             }
             if let Some(task) = self.steal_once() {
                 return Some(task);
             }
-            if self.shared.is_shutting_down() || start.elapsed() >= SEARCH_SPIN {
+            if self.shared.is_shutting_down() {
                 return None;
             }
-            for _ in 0..32 {
-                std::hint::spin_loop();
-            }
+            std::hint::spin_loop();
         }
+        None
     }
 
     /// Is there work this worker could take, anywhere? (The recheck of the
@@ -329,6 +335,11 @@ impl WorkerLocal {
         // other access to the body.
         let body = unsafe { task.body_mut() };
         if matches!(body, Body::Fresh { .. }) {
+            if let Some(target) = self.less_loaded_worker() {
+                // Still fresh, so it may move: see `less_loaded_worker`.
+                target.push_inbox(task);
+                return;
+            }
             self.start(&task, body);
         }
         let Body::Started(coro) = body else {
@@ -364,6 +375,31 @@ impl WorkerLocal {
         }
     }
 
+    /// Placement of new coroutines. A started coroutine never moves, so where
+    /// it starts decides the balance for its whole life (a connection served
+    /// for hours). Just before starting a fresh coroutine, this worker looks
+    /// at one other worker, chosen at random (the "power of two choices"):
+    /// if that one owns clearly fewer live coroutines, the fresh coroutine is
+    /// handed to it instead (through its inbox). The slack keeps a pair of
+    /// coroutines that talk to each other together, and keeps short-lived
+    /// coroutines local.
+    fn less_loaded_worker(&self) -> Option<&Arc<WorkerShared>> {
+        let workers = &self.shared.workers;
+        if workers.len() < 2 {
+            return None;
+        }
+        let mine = self.registry.borrow().len();
+        if mine < BALANCE_SLACK {
+            return None;
+        }
+        let mut other = self.random() as usize % (workers.len() - 1);
+        if other >= self.index {
+            other += 1;
+        }
+        let theirs = workers[other].live.load(Ordering::Relaxed);
+        (theirs + BALANCE_SLACK <= mine).then(|| &workers[other])
+    }
+
     /// Turns a fresh task into a started coroutine owned by this worker.
     fn start(&self, task: &Arc<Task>, body: &mut Body) {
         let Body::Fresh { entry, stack } = std::mem::replace(body, Body::Gone) else { unreachable!() };
@@ -380,6 +416,7 @@ impl WorkerLocal {
         let mut registry = self.registry.borrow_mut();
         task.registry_index.set(registry.len());
         registry.push(task.clone());
+        self.me().live.store(registry.len(), Ordering::Relaxed);
     }
 
     fn unregister(&self, task: &Arc<Task>) {
@@ -390,6 +427,7 @@ impl WorkerLocal {
         if let Some(moved) = registry.get(index) {
             moved.registry_index.set(index);
         }
+        self.me().live.store(registry.len(), Ordering::Relaxed);
     }
 
     /// Drops every coroutine this worker owns, unwinding each on this thread
@@ -448,7 +486,9 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, fresh: Worker<Arc<Ta
             local.run(task);
             continue;
         }
-        if local.fire_timers() > 0 || local.poll_io() > 0 {
+        // (No non-blocking poll here: a `polling` wait costs ~5 syscalls, and
+        // the blocking wait below collects the same events.)
+        if local.fire_timers() > 0 {
             continue;
         }
         if !searching {

@@ -1,0 +1,134 @@
+//! `UdpSocket`: `std::net::UdpSocket`'s API, parking the coroutine while the
+//! socket is not ready. Timeouts report `TimedOut` (see `tcp` for why).
+
+use super::source::IoSource;
+use super::tcp::{each_addr, impl_fd_traits};
+use corio_netpoll::Direction;
+use std::fmt;
+use std::io;
+use std::net::{self, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::time::Duration;
+
+/// A UDP socket.
+pub struct UdpSocket {
+    source: IoSource<net::UdpSocket>,
+}
+
+impl UdpSocket {
+    fn from_nonblocking(socket: net::UdpSocket) -> UdpSocket {
+        UdpSocket { source: IoSource::new(socket) }
+    }
+
+    /// Binds to `addr` (each resolved address tried in turn).
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
+        each_addr(addr, |addr| {
+            let socket = net::UdpSocket::bind(addr)?;
+            socket.set_nonblocking(true)?;
+            Ok(UdpSocket::from_nonblocking(socket))
+        })
+    }
+
+    /// Sets the default peer for `send`/`recv` and filters other senders.
+    pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
+        each_addr(addr, |addr| self.source.get_ref().connect(addr))
+    }
+
+    /// Sends to the connected peer.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.source.do_io(Direction::Write, |s| s.send(buf))
+    }
+
+    /// Receives from the connected peer, parking until a datagram arrives.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.source.do_io(Direction::Read, |s| s.recv(buf))
+    }
+
+    /// Sends to `addr` (the first resolved address).
+    pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
+        let addr = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to"))?;
+        self.source.do_io(Direction::Write, |s| s.send_to(buf, addr))
+    }
+
+    /// Receives a datagram and its sender's address.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.source.do_io(Direction::Read, |s| s.recv_from(buf))
+    }
+
+    /// As `recv_from`, without consuming the datagram.
+    pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.source.do_io(Direction::Read, |s| s.peek_from(buf))
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.source.get_ref().local_addr()
+    }
+
+    /// The connected peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.source.get_ref().peer_addr()
+    }
+
+    /// Read timeout; a timed-out receive fails with `TimedOut`.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.source.set_timeout(Direction::Read, timeout)
+    }
+
+    /// Write timeout.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.source.set_timeout(Direction::Write, timeout)
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.source.read_timeout())
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.source.write_timeout())
+    }
+
+    /// With `true`, operations return `WouldBlock` instead of parking.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.source.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
+    /// SO_BROADCAST.
+    pub fn set_broadcast(&self, broadcast: bool) -> io::Result<()> {
+        self.source.get_ref().set_broadcast(broadcast)
+    }
+
+    /// IP_TTL.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.source.get_ref().set_ttl(ttl)
+    }
+
+    /// SO_ERROR, cleared.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.source.get_ref().take_error()
+    }
+
+    /// A second handle to the same socket, with the same timeouts.
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        let clone = UdpSocket::from_nonblocking(self.source.get_ref().try_clone()?);
+        self.source.clone_settings_to(&clone.source);
+        Ok(clone)
+    }
+}
+
+impl fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UdpSocket")
+            .field("addr", &self.local_addr().ok())
+            .field("fd", &self.source.fd())
+            .finish()
+    }
+}
+
+impl_fd_traits!(UdpSocket, net::UdpSocket, UdpSocket::from_nonblocking);
