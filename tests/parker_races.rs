@@ -28,6 +28,15 @@ fn within<T: Send + 'static>(
     rx.recv_timeout(limit).unwrap_or_else(|_| panic!("hung for {limit:?}: {what}"))
 }
 
+/// Joins a plain thread from a coroutine without blocking the worker thread
+/// (`std::thread::JoinHandle::join` would stall every coroutine of the worker).
+fn join_thread<T>(handle: std::thread::JoinHandle<T>) -> T {
+    while !handle.is_finished() {
+        corio::time::sleep(Duration::from_millis(1));
+    }
+    handle.join().unwrap()
+}
+
 /// A counting semaphore on park/unpark: the simplest primitive that loses
 /// a wake-up if the parker does.
 struct Permits {
@@ -162,7 +171,7 @@ fn run_schedule(s: Schedule) {
             g.join().unwrap();
         }
         for t in threads {
-            t.join().unwrap();
+            join_thread(t);
         }
     });
 }
@@ -233,7 +242,7 @@ fn wakeups_from_plain_threads_reach_parked_coroutines() {
         // Each taker gets exactly 50 gives: one per round from the thread
         // whose turn it is.
         for t in threads {
-            t.join().unwrap();
+            join_thread(t);
         }
         for t in takers {
             t.join().unwrap();
