@@ -81,3 +81,43 @@ fn many_runtimes_start_and_stop_without_leaking_threads() {
     // Other tests in this binary may run concurrently, so allow their threads.
     assert!(thread_count() <= before + 16, "worker threads leaked");
 }
+
+#[test]
+fn destructors_that_yield_join_or_read_during_shutdown_neither_abort_nor_hang() {
+    struct BlocksOnDrop {
+        other: Option<corio::JoinHandle<()>>,
+        socket: Option<corio::net::TcpStream>,
+    }
+    impl Drop for BlocksOnDrop {
+        fn drop(&mut self) {
+            corio::yield_now(); // would abort if it suspended during the unwind
+            if let Some(other) = self.other.take() {
+                let err = other.join().unwrap_err(); // would hang if it waited
+                assert!(corio::is_cancelled(&*err));
+            }
+            if let Some(socket) = self.socket.take() {
+                use std::io::Read;
+                // Returns (EOF or an error) instead of waiting for data.
+                let _ = (&socket).read(&mut [0u8; 1]);
+            }
+        }
+    }
+    // One worker, so the joined coroutine is unwound after its joiner.
+    let runtime = Runtime::builder().workers(1).build().unwrap();
+    runtime.block_on(|| {
+        let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = corio::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let first = corio::spawn(|| corio::coroutine::park());
+        corio::spawn(move || {
+            let _guard = BlocksOnDrop { other: Some(first), socket: Some(server) };
+            corio::coroutine::park();
+        });
+        corio::time::sleep(Duration::from_millis(5));
+        corio::spawn(move || {
+            let _client = client; // kept open until shutdown
+            corio::coroutine::park();
+        });
+    });
+    drop(runtime); // must return
+}

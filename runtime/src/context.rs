@@ -56,6 +56,13 @@ pub(crate) fn with_current_task<R>(f: impl FnOnce(Option<&Task>) -> R) -> R {
     f(unsafe { ptr.as_ref() })
 }
 
+/// Is the running coroutine being unwound at shutdown? Blocking calls made by
+/// its destructors then fail or return at once instead of waiting: what they
+/// wait for is being torn down too.
+pub(crate) fn cancelling() -> bool {
+    with_current_task(|task| task.is_some_and(|t| t.is_cancelling()))
+}
+
 pub(crate) fn in_coroutine() -> bool {
     !CURRENT.with(|c| c.get()).is_null()
 }

@@ -157,6 +157,11 @@ pub(crate) fn park_until(deadline: Instant, reason: WaitReason) {
 /// Lets the other coroutines of this worker run before continuing. On a plain
 /// thread, `std::thread::yield_now`.
 pub fn yield_now() {
+    if context::cancelling() {
+        // Inside a destructor run by the shutdown unwind: suspending again
+        // would abort the process; there is nobody left to yield to anyway.
+        return;
+    }
     if context::in_coroutine() {
         context::suspend_current(Suspend::Yield);
     } else {
@@ -190,7 +195,7 @@ impl Builder {
         Builder::default()
     }
 
-    /// Names the coroutine (shown in stack-overflow reports and dumps).
+    /// Names the coroutine (shown in stack-overflow reports).
     pub fn name(mut self, name: String) -> Builder {
         self.name = Some(name);
         self

@@ -88,8 +88,7 @@ where
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => completer.complete(Ok(value)),
         Err(payload) => {
-            let cancelling = context::with_current_task(|task| task.is_some_and(|t| t.is_cancelling()));
-            if cancelling {
+            if context::cancelling() {
                 drop(completer);
                 panic::resume_unwind(payload);
             }
@@ -111,13 +110,18 @@ impl<T> JoinHandle<T> {
     /// dropped at runtime shutdown yields `Err` with [`CANCELLED`] as payload.
     ///
     /// Inside a coroutine this parks the coroutine; on a plain thread it
-    /// blocks the thread.
+    /// blocks the thread. Called by a destructor while the runtime shuts down
+    /// and unwinds the caller, it returns the cancellation error at once if
+    /// the coroutine has not finished (it is being torn down as well).
     pub fn join(self) -> thread::Result<T> {
         loop {
             {
                 let mut state = self.slot.state.lock();
                 if state.done {
                     return state.result.take().expect("a join handle takes the result once");
+                }
+                if context::cancelling() {
+                    return Err(Box::new(CANCELLED));
                 }
                 state.waiter = Some(coroutine::current());
             }

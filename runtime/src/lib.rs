@@ -23,11 +23,13 @@
 //! workers. See `docs/design.md`.
 //!
 //! Module map: [`coroutine`] (spawn, park/unpark, the handle), [`time`]
-//! (sleep), [`Runtime`] (workers and shutdown). Internals: `task` (the
+//! (sleep), [`net`] (std-shaped sockets that park instead of blocking),
+//! [`Runtime`] (workers and shutdown). Internals: `task` (the
 //! coroutine header), `parker` (the park state machine), `worker` (the
 //! scheduling loop), `idle` (sleeping and waking workers), `timer` (per-worker
 //! timer heap), `stack` (pooled stacks with guard pages), `overflow` (the
-//! stack-overflow report), `join` (JoinHandle), `context` (thread-locals).
+//! stack-overflow report), `join` (JoinHandle), `context` (thread-locals),
+//! `chaos` (race-window widening in debug builds).
 
 mod chaos;
 mod context;

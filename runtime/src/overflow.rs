@@ -1,5 +1,5 @@
 //! Stack-overflow reporting: turns a fault on a coroutine's guard page into
-//! `corio: coroutine <id> "<name>" overflowed its <size> stack`, like Go's
+//! `corio: coroutine <id> "<name>" overflowed its <size>-byte stack`, like Go's
 //! "goroutine stack exceeds limit", instead of a bare SIGSEGV.
 //!
 //! How: a `SIGSEGV`/`SIGBUS` handler, installed once per process with

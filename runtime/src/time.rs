@@ -9,7 +9,7 @@ use crate::task::WaitReason;
 use std::time::{Duration, Instant};
 
 /// Puts the calling coroutine to sleep for at least `dur`; its worker runs
-/// other coroutines meanwhile. On a plain thread, `std::thread::sleep`.
+/// other coroutines meanwhile. On a plain thread it blocks the thread.
 pub fn sleep(dur: Duration) {
     match Instant::now().checked_add(dur) {
         Some(deadline) => sleep_until(deadline),

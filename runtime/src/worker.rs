@@ -1,6 +1,10 @@
 //! A worker: one OS thread that runs coroutines, and its scheduling loop.
 //!
-//! Each worker has three run queues, checked in this order on a tick:
+//! On each tick a worker first moves its inbox (wake-ups from other threads)
+//! into `ready`, fires due timers every 16th tick, and every 61st tick
+//! collects socket readiness and takes from the global injector first (so it
+//! cannot be starved by busy local queues: Go's rule). Then it takes from its
+//! three run queues in this order:
 //! 1. `runnext`, a one-slot queue for the coroutine this worker woke last (a
 //!    channel hand-off runs the receiver next while its data is in cache, as in
 //!    Go); at most `RUNNEXT_STREAK` times in a row, so a ping-pong pair cannot
@@ -10,10 +14,11 @@
 //! 3. `fresh`, a crossbeam-deque of coroutines not yet started, which idle
 //!    workers steal in batches (half, at most 32).
 //!
-//! `ready` and `fresh` alternate by tick parity so neither starves the other.
-//! Every 61st tick the global injector (spawns from outside the runtime) goes
-//! first, so it cannot be starved by busy local queues (Go's rule).
-//! Wake-ups from other threads arrive in the *inbox* and move to `ready`.
+//! `ready` and `fresh` alternate by tick parity so neither starves the other;
+//! the global injector (spawns from outside the runtime) comes last.
+//! Just before a fresh coroutine starts, the worker may hand it to a less
+//! loaded worker (`less_loaded_worker`): placement is the only balancing a
+//! started coroutine ever gets.
 //!
 //! When every queue is empty, the worker fires due timers, then makes a few
 //! passes over the other workers' queues to steal, then sleeps in its poller
@@ -345,20 +350,9 @@ impl WorkerLocal {
         let Body::Started(coro) = body else {
             return; // dropped at shutdown while queued
         };
-        let (guard_start, guard_end) = task.guard;
-        let name = task.name.as_deref().unwrap_or("");
-        overflow::enter(RunningCoroutine {
-            guard_start,
-            guard_end,
-            stack_size: task.stack_size,
-            id: task.id,
-            name_ptr: name.as_ptr(),
-            name_len: name.len(),
-        });
-        context::set_current(Arc::as_ptr(&task));
+        self.enter(&task);
         let result = coro.resume(());
-        context::set_current(std::ptr::null());
-        overflow::leave();
+        self.leave();
         match result {
             CoroutineResult::Yield(Suspend::Park) => {
                 crate::chaos::pause();
@@ -373,6 +367,27 @@ impl WorkerLocal {
                 self.unregister(&task);
             }
         }
+    }
+
+    /// Publishes `task` as the coroutine running on this thread (for the
+    /// runtime's thread-locals and the stack-overflow handler).
+    fn enter(&self, task: &Arc<Task>) {
+        let (guard_start, guard_end) = task.guard;
+        let name = task.name.as_deref().unwrap_or("");
+        overflow::enter(RunningCoroutine {
+            guard_start,
+            guard_end,
+            stack_size: task.stack_size,
+            id: task.id,
+            name_ptr: name.as_ptr(),
+            name_len: name.len(),
+        });
+        context::set_current(Arc::as_ptr(task));
+    }
+
+    fn leave(&self) {
+        context::set_current(std::ptr::null());
+        overflow::leave();
     }
 
     /// Placement of new coroutines. A started coroutine never moves, so where
@@ -440,9 +455,9 @@ impl WorkerLocal {
                 // SAFETY: we are the owner of every task in the registry.
                 let body = std::mem::replace(unsafe { task.body_mut() }, Body::Gone);
                 if let Body::Started(coro) = body {
-                    context::set_current(Arc::as_ptr(task));
-                    drop(coro); // force-unwinds on this thread
-                    context::set_current(std::ptr::null());
+                    self.enter(task);
+                    drop(coro); // force-unwinds on this thread, destructors run
+                    self.leave();
                 }
             }
             let mut queued: Vec<Arc<Task>> = Vec::new();

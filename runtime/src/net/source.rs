@@ -131,6 +131,9 @@ impl<T: AsFd> IoSource<T> {
         let Some(task) = context::current_task() else {
             return poll_fd(self.fd(), dir, deadline);
         };
+        if task.is_cancelling() {
+            return Err(shutting_down());
+        }
         let registration = self.registration()?;
         let waker = task.io_waker();
         let _turn = self.lock(dir).lock(deadline)?;
@@ -211,6 +214,11 @@ impl<T: AsFd> IoSource<T> {
         other.write_timeout.store(self.write_timeout.load(Ordering::Relaxed), Ordering::Relaxed);
         other.user_nonblocking.store(self.user_nonblocking.load(Ordering::Relaxed), Ordering::Relaxed);
     }
+}
+
+/// A socket wait inside a destructor run by the shutdown unwind.
+fn shutting_down() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "corio: the runtime is shutting down")
 }
 
 fn timed_out() -> io::Error {
@@ -302,6 +310,10 @@ impl IoLock {
         }
         let me = coroutine::current();
         loop {
+            if context::cancelling() {
+                self.queue.lock().retain(|c| c.id() != me.id());
+                return Err(shutting_down());
+            }
             {
                 let mut queue = self.queue.lock();
                 if self.try_lock() {

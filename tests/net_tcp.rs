@@ -1,0 +1,287 @@
+//! TCP end to end: echo under concurrency, timeouts, resets, half-close,
+//! refused connects, fd reuse, and plain threads talking to coroutines.
+
+mod common;
+
+use common::{pattern, within};
+use corio::net::{Shutdown, TcpListener, TcpStream};
+use rand::Rng;
+use std::io::{ErrorKind, Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The echo handler of examples/echo.rs, minus logging.
+fn echo(mut stream: TcpStream) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if stream.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Starts an echo server coroutine; returns its address.
+fn start_echo_server() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    corio::spawn(move || {
+        for stream in listener.incoming() {
+            match stream {
+                Ok(stream) => {
+                    corio::spawn(move || echo(stream));
+                }
+                Err(err) => panic!("accept failed: {err}"),
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn echo_with_a_thousand_concurrent_connections_and_random_sizes() {
+    within(2, Duration::from_secs(120), "1,000-connection echo", || {
+        let addr = start_echo_server();
+        let clients: Vec<_> = (0..1000)
+            .map(|conn| {
+                corio::spawn(move || {
+                    let mut stream = TcpStream::connect(addr).unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let mut rng = rand::thread_rng();
+                    let mut echoed = 0usize;
+                    for index in 0..5 {
+                        let len = rng.gen_range(1..=20_000);
+                        let msg = pattern(conn, index, len);
+                        stream.write_all(&msg).unwrap();
+                        let mut back = vec![0u8; len];
+                        stream.read_exact(&mut back).unwrap();
+                        assert!(back == msg, "conn {conn} message {index}: echoed bytes differ");
+                        echoed += len;
+                    }
+                    echoed
+                })
+            })
+            .collect();
+        let total: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+        assert!(total > 1000 * 5);
+    });
+}
+
+#[test]
+fn a_read_timeout_fires_and_the_connection_stays_usable() {
+    within(2, Duration::from_secs(30), "read timeout", || {
+        let addr = start_echo_server();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        assert_eq!(stream.read_timeout().unwrap(), Some(Duration::from_millis(50)));
+        let mut buf = [0u8; 16];
+        let start = Instant::now();
+        let err = stream.read(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        stream.write_all(b"still here").unwrap();
+        stream.read_exact(&mut buf[..10]).unwrap();
+        assert_eq!(&buf[..10], b"still here");
+        assert_eq!(
+            stream.set_read_timeout(Some(Duration::ZERO)).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    });
+}
+
+#[test]
+fn a_peer_reset_wakes_a_blocked_read_with_an_error() {
+    within(2, Duration::from_secs(30), "reset during read", || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = corio::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 64];
+            stream.read(&mut buf)
+        });
+        let client = TcpStream::connect(addr).unwrap();
+        corio::time::sleep(Duration::from_millis(20)); // let the reader block
+                                                       // SO_LINGER 0 turns close into a reset.
+        socket2::SockRef::from(&client).set_linger(Some(Duration::ZERO)).unwrap();
+        drop(client);
+        let result = reader.join().unwrap();
+        match result {
+            Err(err) => assert_eq!(err.kind(), ErrorKind::ConnectionReset),
+            Ok(n) => assert_eq!(n, 0, "a reset reads as an error or EOF, never data"),
+        }
+    });
+}
+
+#[test]
+fn writing_to_a_reset_peer_is_broken_pipe_not_sigpipe() {
+    within(2, Duration::from_secs(30), "reset during write", || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let writer = corio::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let chunk = vec![7u8; 64 * 1024];
+            // Keep writing until the reset is noticed; the peer never reads.
+            for _ in 0..10_000 {
+                if let Err(err) = stream.write_all(&chunk) {
+                    return err.kind();
+                }
+            }
+            panic!("writes to a reset peer kept succeeding");
+        });
+        let client = TcpStream::connect(addr).unwrap();
+        corio::time::sleep(Duration::from_millis(20));
+        socket2::SockRef::from(&client).set_linger(Some(Duration::ZERO)).unwrap();
+        drop(client);
+        let kind = writer.join().unwrap();
+        assert!(matches!(kind, ErrorKind::BrokenPipe | ErrorKind::ConnectionReset), "{kind:?}");
+    });
+}
+
+#[test]
+fn shutdown_write_is_seen_as_eof_and_the_other_half_still_works() {
+    within(2, Duration::from_secs(30), "half-close", || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = corio::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut all = Vec::new();
+            stream.read_to_end(&mut all).unwrap(); // ends at the client's shutdown
+            stream.write_all(&all).unwrap(); // the server's write half still works
+            all.len()
+        });
+        let mut client = TcpStream::connect(addr).unwrap();
+        client.write_all(b"request body").unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut reply = Vec::new();
+        client.read_to_end(&mut reply).unwrap();
+        assert_eq!(reply, b"request body");
+        assert_eq!(server.join().unwrap(), 12);
+    });
+}
+
+#[test]
+fn connecting_to_a_closed_port_is_connection_refused() {
+    within(2, Duration::from_secs(30), "refused", || {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        }; // closed again
+        let err = TcpStream::connect(("127.0.0.1", port)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    });
+}
+
+#[test]
+fn connect_timeout_to_an_unroutable_address_times_out() {
+    within(2, Duration::from_secs(30), "connect timeout", || {
+        // A listener with a full backlog never completes more handshakes:
+        // fill it from plain sockets, then a connect must time out.
+        let listener = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        listener.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+        listener.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap().as_socket().unwrap();
+        let mut fillers = Vec::new();
+        let mut timed_out = false;
+        for _ in 0..64 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+                Ok(stream) => fillers.push(stream),
+                Err(err) => {
+                    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+                    timed_out = true;
+                    break;
+                }
+            }
+        }
+        assert!(timed_out, "the backlog never filled up");
+    });
+}
+
+#[test]
+fn one_coroutine_reads_while_another_writes_the_same_stream() {
+    within(2, Duration::from_secs(30), "split read/write", || {
+        let addr = start_echo_server();
+        let stream = Arc::new(TcpStream::connect(addr).unwrap());
+        let writer = {
+            let stream = stream.clone();
+            corio::spawn(move || {
+                for i in 0..200 {
+                    (&*stream).write_all(&pattern(0, i, 1000)).unwrap();
+                }
+            })
+        };
+        let mut got = vec![0u8; 200 * 1000];
+        (&*stream).read_exact(&mut got).unwrap();
+        let expected: Vec<u8> = (0..200).flat_map(|i| pattern(0, i, 1000)).collect();
+        assert!(got == expected);
+        writer.join().unwrap();
+    });
+}
+
+#[test]
+fn several_coroutines_blocked_reading_one_stream_all_get_served() {
+    within(2, Duration::from_secs(30), "concurrent readers", || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let server = Arc::new(server);
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let server = server.clone();
+                corio::spawn(move || {
+                    let mut byte = [0u8; 1];
+                    (&*server).read_exact(&mut byte).unwrap();
+                    byte[0]
+                })
+            })
+            .collect();
+        corio::time::sleep(Duration::from_millis(20)); // all four block
+        for b in 1..=4u8 {
+            (&client).write_all(&[b]).unwrap();
+            corio::time::sleep(Duration::from_millis(5));
+        }
+        let mut got: Vec<u8> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+        got.sort();
+        assert_eq!(got, vec![1, 2, 3, 4]);
+    });
+}
+
+#[test]
+fn a_plain_thread_client_talks_to_a_coroutine_server() {
+    let runtime = corio::Runtime::builder().workers(2).build().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    runtime.spawn(move || {
+        let addr = start_echo_server();
+        tx.send(addr).unwrap();
+    });
+    let addr = rx.recv().unwrap();
+    // corio's TcpStream on a plain thread blocks the thread (poll(2)).
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for i in 0..50 {
+        let msg = pattern(9, i, 3000);
+        stream.write_all(&msg).unwrap();
+        let mut back = vec![0u8; msg.len()];
+        stream.read_exact(&mut back).unwrap();
+        assert!(back == msg);
+    }
+    // And a std client works too.
+    let mut std_stream = std::net::TcpStream::connect(addr).unwrap();
+    std_stream.write_all(b"std").unwrap();
+    let mut back = [0u8; 3];
+    std_stream.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"std");
+}
+
+#[test]
+fn a_read_timeout_on_a_plain_thread_is_timed_out() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
+    let err = (&stream).read(&mut [0u8; 8]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+}
