@@ -108,7 +108,7 @@ fn destructors_that_yield_join_or_read_during_shutdown_neither_abort_nor_hang() 
         let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = corio::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
-        let first = corio::spawn(|| corio::coroutine::park());
+        let first = corio::spawn(corio::coroutine::park);
         corio::spawn(move || {
             let _guard = BlocksOnDrop { other: Some(first), socket: Some(server) };
             corio::coroutine::park();
