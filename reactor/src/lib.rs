@@ -1,0 +1,1 @@
+//! corio-reactor: placeholder; see the callback-model issue.
