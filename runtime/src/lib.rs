@@ -24,13 +24,16 @@
 //!
 //! Module map: [`coroutine`] (spawn, park/unpark, the handle), [`time`]
 //! (sleep), [`net`] (std-shaped sockets that park instead of blocking),
-//! [`Runtime`] (workers and shutdown). Internals: `task` (the
+//! [`chan`] and [`select!`] (Go's channels), [`sync`] (locks, condition
+//! variables, wait groups that park instead of blocking), [`Runtime`]
+//! (workers and shutdown). Internals: `task` (the
 //! coroutine header), `parker` (the park state machine), `worker` (the
 //! scheduling loop), `idle` (sleeping and waking workers), `timer` (per-worker
 //! timer heap), `stack` (pooled stacks with guard pages), `overflow` (the
 //! stack-overflow report), `join` (JoinHandle), `context` (thread-locals),
 //! `chaos` (race-window widening in debug builds).
 
+pub mod chan;
 mod chaos;
 mod context;
 pub mod coroutine;
@@ -41,6 +44,7 @@ mod overflow;
 mod parker;
 mod runtime;
 mod stack;
+pub mod sync;
 mod task;
 pub mod time;
 mod timer;

@@ -1,0 +1,348 @@
+//! The shared channel object behind every `Sender`/`Receiver` pair.
+//!
+//! One `parking_lot::Mutex` guards the buffer, the flags and both wait queues
+//! (Go's design: one lock per channel). Critical sections are short and never
+//! park, allocate only when a queue grows, and never run user code: values that
+//! have to be dropped (on disconnection) are moved out first and dropped after
+//! the lock is released. Waiters are unparked after the lock is released, too.
+//!
+//! # Invariants (under the lock)
+//!
+//! * A *live* entry is one whose context is still `WAITING` (see `waiter`).
+//! * If `recvq` holds a live entry, the buffer is empty: a receiver only
+//!   queues when the buffer is empty, and every sender tries to hand off to a
+//!   live receiver before it buffers.
+//! * If `sendq` holds a live entry, the buffer is full (`cap` values; always
+//!   the case for a rendezvous channel, whose cap is 0): a sender only queues
+//!   when it cannot buffer, and a receiver that frees a slot refills it from
+//!   the oldest live sender, which keeps each sender's values in FIFO order.
+//! * Once `closed` is set, both queues stay empty of live entries: closing
+//!   claims them all, and no operation queues on a closed channel.
+//! * Once `receivers_gone` is set, the buffer stays empty and sends fail.
+//!
+//! # Channel states
+//!
+//! ```text
+//!  OPEN ──close() / last Sender dropped──▶ CLOSED: sends fail, receivers drain the
+//!   │                                      buffer, then get Disconnected
+//!   └──last Receiver dropped──▶ NO_RECEIVERS: buffer dropped, sends fail
+//! ```
+//! (Both may happen; each is permanent.)
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::lock_api::RawMutex as _;
+use parking_lot::{Mutex, MutexGuard};
+
+use super::waiter::{Context, Entry, Outcome, Packet};
+use crate::coroutine::Coroutine;
+
+/// The channel shared by all handles.
+pub(crate) struct Chan<T> {
+    inner: Mutex<Inner<T>>,
+    /// Buffer capacity: `None` for unbounded, `Some(0)` for rendezvous.
+    pub(crate) cap: Option<usize>,
+    /// Number of live `Sender` handles.
+    pub(crate) senders: AtomicUsize,
+    /// Number of live `Receiver` handles.
+    pub(crate) receivers: AtomicUsize,
+}
+
+/// The state guarded by the channel lock.
+pub(crate) struct Inner<T> {
+    buf: VecDeque<T>,
+    /// No more sends: `close()` was called or every sender is gone.
+    closed: bool,
+    /// Every receiver is gone.
+    receivers_gone: bool,
+    sendq: VecDeque<Entry<T>>,
+    recvq: VecDeque<Entry<T>>,
+}
+
+/// Result of a send attempt that must not block.
+pub(crate) enum TrySend<T> {
+    /// Sent; unpark this coroutine (a receiver that was handed the value).
+    Sent(Option<Coroutine>),
+    /// No room and no waiting receiver.
+    Full(T),
+    /// Closed or no receivers.
+    Disconnected(T),
+}
+
+/// Result of a receive attempt that must not block.
+pub(crate) enum TryRecv<T> {
+    /// Received; unpark this coroutine (a sender whose value was taken).
+    Received(T, Option<Coroutine>),
+    /// Nothing available yet.
+    Empty,
+    /// Closed and drained.
+    Disconnected,
+}
+
+/// Pops the first entry of `q` that can still be claimed, dropping stale ones.
+fn pop_claimed<T>(q: &mut VecDeque<Entry<T>>) -> Option<Entry<T>> {
+    while let Some(e) = q.pop_front() {
+        if e.ctx.try_select(e.case) {
+            return Some(e);
+        }
+    }
+    None
+}
+
+/// Claims every live entry of `q` (without touching packets), for closing.
+fn claim_all<T>(q: &mut VecDeque<Entry<T>>, wake: &mut Vec<Coroutine>) {
+    for e in q.drain(..) {
+        if e.ctx.try_select(e.case) {
+            wake.push(e.ctx.coroutine());
+        }
+    }
+}
+
+fn unpark(co: Option<Coroutine>) {
+    if let Some(co) = co {
+        co.unpark();
+    }
+}
+
+impl<T> Inner<T> {
+    /// Sends `v` if that can be done without waiting.
+    pub(crate) fn try_send(&mut self, cap: Option<usize>, v: T) -> TrySend<T> {
+        if self.closed || self.receivers_gone {
+            return TrySend::Disconnected(v);
+        }
+        if let Some(e) = pop_claimed(&mut self.recvq) {
+            *e.packet.lock() = Some(v);
+            return TrySend::Sent(Some(e.ctx.coroutine()));
+        }
+        if cap.is_none_or(|c| self.buf.len() < c) {
+            self.buf.push_back(v);
+            return TrySend::Sent(None);
+        }
+        TrySend::Full(v)
+    }
+
+    /// Receives a value if that can be done without waiting.
+    pub(crate) fn try_recv(&mut self) -> TryRecv<T> {
+        if let Some(v) = self.buf.pop_front() {
+            // A slot was freed: move the oldest waiting sender's value in.
+            let mut wake = None;
+            if let Some(e) = pop_claimed(&mut self.sendq) {
+                let moved = e.packet.lock().take();
+                self.buf.push_back(moved.expect("a live send entry always holds its value"));
+                wake = Some(e.ctx.coroutine());
+            }
+            return TryRecv::Received(v, wake);
+        }
+        if let Some(e) = pop_claimed(&mut self.sendq) {
+            let v = e.packet.lock().take();
+            let v = v.expect("a live send entry always holds its value");
+            return TryRecv::Received(v, Some(e.ctx.coroutine()));
+        }
+        if self.closed {
+            return TryRecv::Disconnected;
+        }
+        TryRecv::Empty
+    }
+
+    /// Queues a blocked send case (its value is in `packet`).
+    pub(crate) fn register_send(&mut self, ctx: &Arc<Context>, case: usize, packet: &Packet<T>) {
+        self.sendq.push_back(Entry::new(ctx, case, packet));
+    }
+
+    /// Queues a blocked receive case.
+    pub(crate) fn register_recv(&mut self, ctx: &Arc<Context>, case: usize, packet: &Packet<T>) {
+        self.recvq.push_back(Entry::new(ctx, case, packet));
+    }
+
+    /// Removes every entry of `ctx` from both queues.
+    pub(crate) fn unregister(&mut self, ctx: &Arc<Context>) {
+        self.sendq.retain(|e| !Arc::ptr_eq(&e.ctx, ctx));
+        self.recvq.retain(|e| !Arc::ptr_eq(&e.ctx, ctx));
+    }
+
+    /// Number of buffered values.
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True once no further value can ever be received beyond the buffer.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// True once sends fail: closed, or every receiver is gone.
+    pub(crate) fn is_send_disconnected(&self) -> bool {
+        self.closed || self.receivers_gone
+    }
+}
+
+impl<T> Chan<T> {
+    /// A channel with one sender and one receiver counted.
+    pub(crate) fn new(cap: Option<usize>) -> Chan<T> {
+        Chan {
+            inner: Mutex::new(Inner {
+                buf: VecDeque::with_capacity(cap.unwrap_or(0).min(1024)),
+                closed: false,
+                receivers_gone: false,
+                sendq: VecDeque::new(),
+                recvq: VecDeque::new(),
+            }),
+            cap,
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+        }
+    }
+
+    /// Locks the channel state.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner<T>> {
+        self.inner.lock()
+    }
+
+    /// Address used to order (and deduplicate) channel locks in `select!`.
+    pub(crate) fn addr(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Locks the channel without a guard (for `select!`, which holds several
+    /// channel locks of different types at once).
+    pub(crate) fn raw_lock(&self) {
+        // SAFETY: `raw()` is unsafe only because the raw mutex could be
+        // unlocked behind a live guard; `select!` pairs this lock with exactly
+        // one `raw_unlock` and never creates a guard while it holds the lock.
+        unsafe { self.inner.raw() }.lock();
+    }
+
+    /// Releases a lock taken with [`Chan::raw_lock`].
+    ///
+    /// # Safety
+    /// The caller must hold the lock through `raw_lock` and must no longer use
+    /// any reference obtained from [`Chan::locked_inner`].
+    pub(crate) unsafe fn raw_unlock(&self) {
+        // SAFETY: the caller holds the lock via `raw_lock` (contract above).
+        unsafe { self.inner.force_unlock() }
+    }
+
+    /// The state behind a lock taken with [`Chan::raw_lock`].
+    ///
+    /// # Safety
+    /// The caller must hold the lock through `raw_lock`, and must not let the
+    /// returned reference overlap with another one to the same channel or
+    /// outlive the lock.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn locked_inner(&self) -> &mut Inner<T> {
+        // SAFETY: the lock is held (contract above), so this is the only
+        // access to the data, and the caller keeps the reference unique.
+        unsafe { &mut *self.inner.data_ptr() }
+    }
+
+    /// Sends `v`, parking until `deadline` (`None`: forever) if it cannot go
+    /// at once. Errors: `Ok(Err(v))` = timed out, `Err(v)` = disconnected.
+    pub(crate) fn send(&self, v: T, deadline: Option<Instant>) -> Result<(), SendFail<T>> {
+        let mut g = self.inner.lock();
+        let v = match g.try_send(self.cap, v) {
+            TrySend::Sent(w) => {
+                drop(g);
+                unpark(w);
+                return Ok(());
+            }
+            TrySend::Disconnected(v) => return Err(SendFail::Disconnected(v)),
+            TrySend::Full(v) => v,
+        };
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(SendFail::Timeout(v));
+        }
+        let ctx = Context::new();
+        let packet: Packet<T> = Arc::new(Mutex::new(Some(v)));
+        g.register_send(&ctx, 0, &packet);
+        drop(g);
+        let outcome = ctx.wait(deadline);
+        // Withdraw (and synchronise with the peer's transfer) before reading.
+        self.inner.lock().unregister(&ctx);
+        let left = packet.lock().take();
+        match (outcome, left) {
+            (Outcome::Selected(_), None) => Ok(()),
+            (Outcome::Selected(_), Some(v)) => Err(SendFail::Disconnected(v)),
+            (Outcome::Aborted, Some(v)) => Err(SendFail::Timeout(v)),
+            (Outcome::Aborted, None) => unreachable!("aborted send lost its value"),
+        }
+    }
+
+    /// Receives, parking until `deadline` (`None`: forever) if nothing is
+    /// available. `Ok(None)` = timed out, `Err(())` = disconnected.
+    pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<Option<T>, ()> {
+        let mut g = self.inner.lock();
+        match g.try_recv() {
+            TryRecv::Received(v, w) => {
+                drop(g);
+                unpark(w);
+                return Ok(Some(v));
+            }
+            TryRecv::Disconnected => return Err(()),
+            TryRecv::Empty => {}
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+        let ctx = Context::new();
+        let packet: Packet<T> = Arc::new(Mutex::new(None));
+        g.register_recv(&ctx, 0, &packet);
+        drop(g);
+        let outcome = ctx.wait(deadline);
+        self.inner.lock().unregister(&ctx);
+        let got = packet.lock().take();
+        match (outcome, got) {
+            (Outcome::Selected(_), Some(v)) => Ok(Some(v)),
+            (Outcome::Selected(_), None) => Err(()),
+            (Outcome::Aborted, _) => Ok(None),
+        }
+    }
+
+    /// Closes the channel for sending. Returns false if it was already closed.
+    pub(crate) fn close(&self) -> bool {
+        let mut wake = Vec::new();
+        {
+            let mut g = self.inner.lock();
+            if g.closed {
+                return false;
+            }
+            g.closed = true;
+            let g = &mut *g;
+            claim_all(&mut g.recvq, &mut wake);
+            claim_all(&mut g.sendq, &mut wake);
+        }
+        for co in wake {
+            co.unpark();
+        }
+        true
+    }
+
+    /// Called when the last receiver is dropped: fails pending and future
+    /// sends and drops the buffered values (outside the lock).
+    pub(crate) fn disconnect_receivers(&self) {
+        let mut wake = Vec::new();
+        let dropped;
+        {
+            let mut g = self.inner.lock();
+            g.receivers_gone = true;
+            dropped = std::mem::take(&mut g.buf);
+            let g = &mut *g;
+            claim_all(&mut g.sendq, &mut wake);
+            claim_all(&mut g.recvq, &mut wake);
+        }
+        for co in wake {
+            co.unpark();
+        }
+        drop(dropped);
+    }
+}
+
+/// Why a blocking send did not complete (the value is handed back).
+pub(crate) enum SendFail<T> {
+    /// The deadline passed.
+    Timeout(T),
+    /// The channel is closed or has no receivers.
+    Disconnected(T),
+}

@@ -1,0 +1,98 @@
+//! Go-style channels for coroutines: `bounded`, `unbounded`, rendezvous
+//! (`bounded(0)`), and [`select!`](crate::select).
+//!
+//! A channel is a multi-producer multi-consumer FIFO queue with
+//! crossbeam-channel's shape. Both ends are cloneable; each value is received
+//! exactly once; values from one sender arrive in the order it sent them.
+//! Blocking operations **park the calling coroutine** (through
+//! `crate::coroutine::park`), never the worker thread, so they are safe to use
+//! inside coroutines; from a plain thread they block that thread.
+//!
+//! ```
+//! use corio::chan;
+//!
+//! let (tx, rx) = chan::bounded(2);
+//! let producer = std::thread::spawn(move || {
+//!     for i in 0..5 {
+//!         tx.send(i).unwrap();
+//!     }
+//!     // dropping the last sender closes the channel
+//! });
+//! let got: Vec<i32> = rx.iter().collect();
+//! assert_eq!(got, [0, 1, 2, 3, 4]);
+//! producer.join().unwrap();
+//! ```
+//!
+//! # Flavours
+//!
+//! * [`bounded(n)`](bounded), `n > 0`: a buffer of `n` values; `send` parks while
+//!   it is full.
+//! * [`bounded(0)`](bounded): rendezvous, like an unbuffered Go channel: `send`
+//!   completes only when a receiver takes the value. `try_send` succeeds only
+//!   if a receiver is already waiting, `try_recv` only if a sender is.
+//! * [`unbounded()`](unbounded): `send` never parks.
+//!
+//! # Closing and disconnection
+//!
+//! Go closes with `close(ch)`; crossbeam closes when every sender is dropped.
+//! corio does both: [`Sender::close`] closes the channel for every sender at
+//! once (idempotent, returns whether this call closed it), and dropping the
+//! last `Sender` closes it too. After closing:
+//!
+//! * sends fail with the value handed back (`SendError(v)`, `Disconnected(v)`),
+//!   never a panic, including sends parked at the time of the close;
+//! * receivers still get every buffered value, then `RecvError` /
+//!   `Disconnected`; iterators end.
+//!
+//! Dropping the last `Receiver` drops the buffered values and makes every
+//! send (pending or later) fail, as in crossbeam.
+//!
+//! # Waiting: the selected-slot protocol
+//!
+//! Every blocked operation (and every blocked `select!`) owns one atomic
+//! "selected" slot, shared by the entries it queues on each channel it waits
+//! on. A peer must win a CAS on that slot (`WAITING → SELECTED(case)`) before
+//! it hands a value to the waiter or takes one from it. The waiter's own
+//! timeout does `WAITING → ABORTED`. So a waiter is completed by at most one
+//! operation, and a peer that loses the CAS keeps its value for someone else:
+//! no message is lost or duplicated. The states and the reasoning are written
+//! out in the `waiter` module, the select algorithm in the `select` module, the
+//! channel invariants in the `channel` module.
+
+mod channel;
+mod error;
+mod macros;
+mod receiver;
+mod select;
+mod sender;
+mod waiter;
+
+use std::sync::Arc;
+
+pub use self::error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+pub use self::receiver::{IntoIter, Iter, Receiver, TryIter};
+pub use self::sender::Sender;
+pub use crate::select;
+
+/// Items used by the expansion of [`select!`](crate::select); not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use super::select::{recv_case, run, send_case, Mode, RecvCase, SelectCase, SendCase};
+    pub use super::waiter::Context;
+}
+
+/// Creates a channel with a buffer of `cap` values; `cap == 0` makes a
+/// rendezvous channel (a send waits for a receiver to take the value).
+pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    new(Some(cap))
+}
+
+/// Creates a channel whose buffer grows as needed: sends never wait.
+pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+    new(None)
+}
+
+fn new<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
+    let chan = Arc::new(self::channel::Chan::new(cap));
+    (Sender { chan: Arc::clone(&chan) }, Receiver { chan })
+}

@@ -1,0 +1,310 @@
+//! A mutual-exclusion lock that parks the coroutine instead of the thread.
+//!
+//! # State machine
+//!
+//! `RawMutex::state` holds two bits:
+//!
+//! * `LOCKED`: somebody owns the mutex;
+//! * `QUEUED`: the waiter queue is non-empty (only changed under the queue
+//!   lock, where `QUEUED ⇔ !queue.is_empty()` holds).
+//!
+//! ```text
+//!  lock, fast path:    0 ──CAS──▶ LOCKED                         (one atomic, no lock)
+//!  unlock, fast path:  LOCKED ──CAS──▶ 0
+//!  lock, slow path (queue lock held):
+//!      !LOCKED ──CAS──▶ LOCKED            (barging: allowed in normal mode)
+//!      LOCKED  ──CAS──▶ LOCKED|QUEUED, push waiter, release queue lock, park
+//!  unlock, slow path (QUEUED set; queue lock held): pop the front waiter W, then
+//!      W waited <  1 ms:  clear LOCKED (and QUEUED if now empty), W := WOKEN
+//!                         → W retries the slow path and may lose to a barger;
+//!                           if so it re-queues at the *front*, keeping its age
+//!      W waited >= 1 ms:  keep LOCKED (clear QUEUED if now empty), W := HANDED
+//!                         → W owns the mutex on waking (direct hand-off)
+//! ```
+//!
+//! # Fairness policy (Go's starvation mode)
+//!
+//! In normal mode a newly arriving coroutine may take a just-released mutex
+//! ahead of a woken waiter ("barging"): it is already running, so this keeps
+//! throughput high. A woken waiter that loses goes back to the head of the
+//! queue. Once the head waiter has been waiting for 1 ms or more (counted from
+//! its first enqueue), unlock hands the mutex directly to it without ever
+//! releasing it, so no newcomer can barge. The queue is FIFO otherwise, so
+//! every waiter reaches the head and no waiter starves.
+//!
+//! No poisoning: a panic while holding the guard simply unlocks the mutex.
+
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::waiter::Waiter;
+
+const LOCKED: u8 = 1;
+const QUEUED: u8 = 2;
+
+/// Waiter states (see the module docs).
+const WOKEN: u8 = 1;
+const HANDED: u8 = 2;
+
+/// How long the head waiter may wait before unlock hands off directly.
+const STARVATION_THRESHOLD: Duration = Duration::from_millis(1);
+
+/// The lock without data: the state word and the waiter queue.
+pub(crate) struct RawMutex {
+    state: AtomicU8,
+    /// FIFO of parked waiters with the instant each first queued.
+    queue: parking_lot::Mutex<VecDeque<(Arc<Waiter>, Instant)>>,
+}
+
+impl RawMutex {
+    pub(crate) const fn new() -> RawMutex {
+        RawMutex { state: AtomicU8::new(0), queue: parking_lot::const_mutex(VecDeque::new()) }
+    }
+
+    /// Acquires the mutex, parking while it is held.
+    pub(crate) fn lock(&self) {
+        if self.state.compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            self.lock_slow();
+        }
+    }
+
+    /// Acquires the mutex if it is free (barging past queued waiters, as a
+    /// fast-path `lock` would).
+    pub(crate) fn try_lock(&self) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        while s & LOCKED == 0 {
+            match self.state.compare_exchange_weak(s, s | LOCKED, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(x) => s = x,
+            }
+        }
+        false
+    }
+
+    #[cold]
+    fn lock_slow(&self) {
+        let mut since: Option<Instant> = None;
+        let mut at_front = false;
+        loop {
+            let waiter = {
+                let mut q = self.queue.lock();
+                let mut s = self.state.load(Ordering::Relaxed);
+                loop {
+                    if s & LOCKED == 0 {
+                        match self.state.compare_exchange_weak(
+                            s,
+                            s | LOCKED,
+                            Ordering::Acquire,
+                            Ordering::Relaxed,
+                        ) {
+                            Ok(_) => return,
+                            Err(x) => s = x,
+                        }
+                    } else {
+                        match self.state.compare_exchange_weak(
+                            s,
+                            s | QUEUED,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        ) {
+                            Ok(_) => break,
+                            Err(x) => s = x,
+                        }
+                    }
+                }
+                let w = Waiter::new();
+                let t = *since.get_or_insert_with(Instant::now);
+                if at_front {
+                    q.push_front((Arc::clone(&w), t));
+                } else {
+                    q.push_back((Arc::clone(&w), t));
+                }
+                w
+            };
+            match waiter.wait() {
+                HANDED => return,
+                _woken => at_front = true,
+            }
+        }
+    }
+
+    /// Releases the mutex.
+    ///
+    /// # Safety
+    /// The caller must own the mutex (a `lock`/`try_lock` not yet released).
+    pub(crate) unsafe fn unlock(&self) {
+        if self.state.compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed).is_err() {
+            self.unlock_slow();
+        }
+    }
+
+    #[cold]
+    fn unlock_slow(&self) {
+        let co = {
+            let mut q = self.queue.lock();
+            let Some((w, since)) = q.pop_front() else {
+                // Not reachable while QUEUED ⇔ non-empty holds; release anyway.
+                self.state.fetch_and(!(LOCKED | QUEUED), Ordering::Release);
+                return;
+            };
+            let empty_bit = if q.is_empty() { QUEUED } else { 0 };
+            if since.elapsed() >= STARVATION_THRESHOLD {
+                // Hand-off: the mutex stays LOCKED, now owned by `w`.
+                self.state.fetch_and(!empty_bit, Ordering::Relaxed);
+                w.notify(HANDED)
+            } else {
+                self.state.fetch_and(!(LOCKED | empty_bit), Ordering::Release);
+                w.notify(WOKEN)
+            }
+        };
+        co.unpark();
+    }
+
+    /// True if somebody holds the mutex right now.
+    pub(crate) fn is_locked(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & LOCKED != 0
+    }
+}
+
+/// A mutual-exclusion lock for coroutines: contended `lock` parks the
+/// coroutine, not the worker thread. No poisoning; see the module docs for the
+/// fairness policy.
+///
+/// ```
+/// use corio::sync::Mutex;
+/// let m = Mutex::new(1);
+/// *m.lock() += 1;
+/// assert_eq!(*m.lock(), 2);
+/// ```
+pub struct Mutex<T: ?Sized> {
+    raw: RawMutex,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: access to the `T` is serialised by the lock, so sharing the mutex
+// only ever lets one thread at a time use the `T` (which must be `Send`).
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+
+/// Exclusive access to the data of a locked [`Mutex`]; unlocks on drop.
+///
+/// Unlike std's, this guard may be sent to another thread (a coroutine
+/// holding it may resume on another worker); it is `Send` if `T: Send`.
+#[must_use = "if unused the Mutex will immediately unlock"]
+pub struct MutexGuard<'a, T: ?Sized> {
+    mutex: &'a Mutex<T>,
+    /// Gives the guard the auto traits of `&mut T`.
+    _marker: PhantomData<&'a mut T>,
+}
+
+impl<T> Mutex<T> {
+    /// A new unlocked mutex holding `value`.
+    pub const fn new(value: T) -> Mutex<T> {
+        Mutex { raw: RawMutex::new(), data: UnsafeCell::new(value) }
+    }
+
+    /// Consumes the mutex, returning its data.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Locks the mutex, parking the calling coroutine while it is held.
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.raw.lock();
+        MutexGuard { mutex: self, _marker: PhantomData }
+    }
+
+    /// Locks the mutex if it is free right now.
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        if self.raw.try_lock() {
+            Some(MutexGuard { mutex: self, _marker: PhantomData })
+        } else {
+            None
+        }
+    }
+
+    /// True if the mutex is held right now (a racy snapshot).
+    pub fn is_locked(&self) -> bool {
+        self.raw.is_locked()
+    }
+
+    /// Mutable access without locking: `&mut self` proves exclusivity.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
+    pub(crate) fn raw(&self) -> &RawMutex {
+        &self.raw
+    }
+}
+
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// The mutex this guard locks (for `Condvar`).
+    pub(crate) fn mutex(guard: &Self) -> &'a Mutex<T> {
+        guard.mutex
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while this coroutine owns the lock, so
+        // no `&mut T` exists elsewhere.
+        unsafe { &*self.mutex.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard exists only while this coroutine owns the lock,
+        // and `&mut self` makes this the only reference derived from it.
+        unsafe { &mut *self.mutex.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: a live guard means the lock is held by its owner.
+        unsafe { self.mutex.raw.unlock() }
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> From<T> for Mutex<T> {
+    fn from(value: T) -> Self {
+        Mutex::new(value)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.try_lock() {
+            Some(g) => f.debug_struct("Mutex").field("data", &&*g).finish(),
+            None => f.debug_struct("Mutex").field("data", &"<locked>").finish(),
+        }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
