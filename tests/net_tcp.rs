@@ -285,3 +285,35 @@ fn a_read_timeout_on_a_plain_thread_is_timed_out() {
     let err = (&stream).read(&mut [0u8; 8]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut);
 }
+
+#[test]
+fn data_and_eof_arriving_together_are_both_read_never_a_hang() {
+    // After a short read corio waits for the next readiness edge instead of
+    // calling recv again; an EOF that came with the data raises no new edge,
+    // so this must still read it (netpoll remembers EPOLLRDHUP).
+    within(2, Duration::from_secs(60), "data+EOF in one edge", || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        for round in 0..200u32 {
+            let mut client = TcpStream::connect(addr).unwrap();
+            let (stream, _) = listener.accept().unwrap();
+            let reader = corio::spawn(move || {
+                let mut all = Vec::new();
+                let mut buf = [0u8; 64];
+                loop {
+                    let n = (&stream).read(&mut buf).unwrap();
+                    if n == 0 {
+                        return all;
+                    }
+                    all.extend_from_slice(&buf[..n]);
+                }
+            });
+            if round % 2 == 0 {
+                corio::time::sleep(Duration::from_millis(1)); // let the reader park first
+            }
+            client.write_all(&round.to_le_bytes()).unwrap();
+            client.shutdown(Shutdown::Write).unwrap();
+            assert_eq!(reader.join().unwrap(), round.to_le_bytes());
+        }
+    });
+}

@@ -63,6 +63,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod events;
 pub mod poller;
 pub mod registration;
 pub mod slab;
@@ -71,7 +72,7 @@ pub mod wake;
 
 pub use error::{is_closed, PollError};
 pub use poller::{Poller, ReadyEvent};
-pub use polling::Events;
+pub use events::{Events, RawEvent};
 pub use registration::Registration;
 pub use slot::{Direction, Readiness};
 pub use wake::{ArcWake, Wake};

@@ -13,10 +13,11 @@
 //!
 //! # Notification state machine (coalescing)
 //!
-//! `polling::Poller::notify` writes an eventfd (a syscall) and, if nobody waits, makes the
-//! *next* wait return at once. Most cross-thread wake-ups target a worker that is awake and will
-//! look at its inbox anyway, so this crate keeps its own `sleep` state and only issues the
-//! syscall when the owner is (about to be) blocked:
+//! Waiting is one `epoll_wait` on `polling`'s epoll fd (see [`crate::events`] for why not
+//! `polling::Poller::wait`), and a wake-up is a write to the poller's own eventfd, registered
+//! edge-triggered under a key no registration can have. Most cross-thread wake-ups target a
+//! worker that is awake and will look at its inbox anyway, so this crate keeps its own `sleep`
+//! state and only issues the write when the owner is (about to be) blocked:
 //!
 //! ```text
 //!   AWAKE ──(blocking wait: CAS)──▶ SLEEPING ──(wait returns: swap)──▶ AWAKE
@@ -38,11 +39,13 @@
 //! the state. Cost of losing a race: at most one spurious early return of a later wait (when the
 //! notifier's syscall lands after the wait already timed out), never a hang.
 
-use crate::slab::Slab;
+use crate::events::Events;
+use crate::slab::{Slab, INDEX_MASK};
 use crate::slot::IoState;
 use parking_lot::Mutex;
-use polling::Events;
+use polling::{Event, PollMode};
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,8 +65,15 @@ pub struct ReadyEvent {
     pub writable: bool,
 }
 
+/// The epoll key of the poller's own wake-up eventfd. Slab keys never equal
+/// it: their index half is always below `INDEX_MASK`.
+const WAKE_KEY: usize = INDEX_MASK;
+
 pub(crate) struct PollerInner {
     pub(crate) poller: polling::Poller,
+    /// Written by `notify` to interrupt a blocked `epoll_wait`; registered
+    /// edge-triggered, so each write raises one event.
+    wake_fd: OwnedFd,
     pub(crate) slab: Mutex<Slab>,
     sleep: AtomicU8,
     in_wait: AtomicBool,
@@ -96,12 +106,68 @@ impl Drop for WaitGuard<'_> {
     }
 }
 
+impl PollerInner {
+    /// One `epoll_wait` into `events` (cleared by the caller). Wake-up events
+    /// of our eventfd are consumed here and not reported.
+    fn epoll_wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        // Milliseconds, rounded up so a timer never fires early.
+        let timeout_ms = match timeout {
+            None => -1,
+            Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int,
+        };
+        let capacity = events.list.len().min(i32::MAX as usize) as libc::c_int;
+        // SAFETY: the buffer holds `capacity` initialised epoll_event structs
+        // that the kernel may overwrite; the epoll fd is alive as long as `self`.
+        let n = unsafe {
+            libc::epoll_wait(self.poller.as_fd().as_raw_fd(), events.list.as_mut_ptr(), capacity, timeout_ms)
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return if err.kind() == io::ErrorKind::Interrupted { Ok(()) } else { Err(err) };
+        }
+        let mut kept = 0;
+        for i in 0..n as usize {
+            let ev = events.list[i];
+            if ev.u64 as usize == WAKE_KEY {
+                self.drain_wake_fd();
+                continue;
+            }
+            events.list[kept] = ev;
+            kept += 1;
+        }
+        events.len = kept;
+        Ok(())
+    }
+
+    fn drain_wake_fd(&self) {
+        let mut counter: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64 from an eventfd we own; it is
+        // non-blocking, so an empty counter just fails with EAGAIN.
+        unsafe {
+            libc::read(self.wake_fd.as_raw_fd(), (&mut counter as *mut u64).cast(), 8);
+        }
+    }
+}
+
 impl Poller {
     /// Create a new epoll-backed poller.
     pub fn new() -> io::Result<Poller> {
+        let poller = polling::Poller::new()?;
+        // SAFETY: eventfd has no memory-safety preconditions.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh fd that nothing else owns.
+        let wake_fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: `wake_fd` lives in `PollerInner` beside the epoll instance and
+        // is closed only when the inner is dropped, which closes the epoll fd
+        // too (an fd closed while registered is removed from epoll by the kernel).
+        unsafe { poller.add_with_mode(wake_fd.as_raw_fd(), Event::readable(WAKE_KEY), PollMode::Edge)? };
         Ok(Poller {
             inner: Arc::new(PollerInner {
-                poller: polling::Poller::new()?,
+                poller,
+                wake_fd,
                 slab: Mutex::new(Slab::new()),
                 sleep: AtomicU8::new(AWAKE),
                 in_wait: AtomicBool::new(false),
@@ -116,6 +182,7 @@ impl Poller {
     ///
     /// Returns early (possibly with 0) on [`notify`](Self::notify) and, rarely, spuriously.
     /// `events` is cleared first; its capacity bounds the batch (`Events::new()` holds 1024).
+    /// Timeouts are rounded up to whole milliseconds (`epoll_wait`'s unit).
     /// Owner thread only (see the module docs).
     pub fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
         self.wait_with(events, timeout, |_| {})
@@ -148,11 +215,11 @@ impl Poller {
         let _guard = WaitGuard(&inner.in_wait);
         events.clear();
         if timeout == Some(Duration::ZERO) {
-            return inner.poller.wait(events, timeout).map(drop);
+            return inner.epoll_wait(events, timeout);
         }
         match inner.sleep.compare_exchange(AWAKE, SLEEPING, SeqCst, SeqCst) {
             Ok(_) => {
-                let r = inner.poller.wait(events, timeout);
+                let r = inner.epoll_wait(events, timeout);
                 // An RMW, not a store: it reads the last notifier's swap, so every notifier that
                 // found us SLEEPING or NOTIFIED before this point has its work visible to us.
                 inner.sleep.swap(AWAKE, SeqCst);
@@ -163,7 +230,7 @@ impl Poller {
                 // Consume it with an RMW (see above) so a notify racing with this very line
                 // is either consumed here (and its work visible) or left for the next wait.
                 inner.sleep.swap(AWAKE, SeqCst);
-                inner.poller.wait(events, Some(Duration::ZERO)).map(drop)
+                inner.epoll_wait(events, Some(Duration::ZERO))
             }
         }
     }
@@ -183,6 +250,9 @@ impl Poller {
             let slab = inner.slab.lock();
             for ev in events.iter() {
                 if let Some(state) = slab.get(ev.key) {
+                    if ev.read_closed {
+                        state.set_read_closed();
+                    }
                     hits.push((state.clone(), ev.readable, ev.writable));
                 }
             }
@@ -208,7 +278,13 @@ impl Poller {
         // Always an RMW (never a load shortcut): the owner's consuming swap must read this
         // value, or a later one, to synchronise with the work published before `notify`.
         if inner.sleep.swap(NOTIFIED, SeqCst) == SLEEPING {
-            inner.poller.notify()?;
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
+            let rc = unsafe { libc::write(inner.wake_fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+            // EAGAIN means the counter is saturated: a wake-up is pending anyway.
+            if rc < 0 && io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock {
+                return Err(io::Error::last_os_error());
+            }
             Ok(true)
         } else {
             Ok(false)

@@ -43,7 +43,6 @@ use crate::error::PollError;
 use crate::poller::Poller;
 use crate::slot::{Direction, IoState, Readiness};
 use crate::wake::ArcWake;
-use polling::{Event, PollMode};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::Arc;
@@ -79,7 +78,7 @@ impl<T: AsFd> Registration<T> {
         // calls `close` first). `io` cannot be replaced or closed through `&self` (no `get_mut`)
         // and the module documents that `as_fd` must be stable. If `add` fails, nothing was
         // registered and `io` is dropped normally.
-        let added = unsafe { poller.inner.poller.add_with_mode(fd, Event::all(key), PollMode::Edge) };
+        let added = unsafe { add_edge_triggered(&poller.inner.poller, fd, key) };
         if let Err(e) = added {
             poller.inner.slab.lock().remove(key);
             return Err(e);
@@ -151,6 +150,14 @@ impl<T: AsFd> Registration<T> {
         self.state.has_waiter(dir)
     }
 
+    /// Has an event reported that the peer closed its write half (or a
+    /// hang-up or error)? Sticky. A stream reader that drained the socket
+    /// and would wait for the next edge reads instead when this is set: the
+    /// EOF is pending and no further edge will announce it.
+    pub fn is_read_closed(&self) -> bool {
+        self.state.is_read_closed()
+    }
+
     /// Has [`close`](Self::close) run?
     pub fn is_closed(&self) -> bool {
         self.state.is_closed()
@@ -190,4 +197,24 @@ impl<T: AsFd + std::fmt::Debug> std::fmt::Debug for Registration<T> {
             .field("closed", &self.is_closed())
             .finish()
     }
+}
+
+/// Registers `fd` once for read, write and peer-close (`EPOLLRDHUP`),
+/// edge-triggered, under `key`. Done with `epoll_ctl` directly because
+/// `polling`'s `Event` cannot express `EPOLLRDHUP`, which the runtime needs to
+/// tell "drained" from "drained and closed" (see `Registration::is_read_closed`).
+/// Deletion still goes through `polling`.
+///
+/// # Safety
+/// `fd` must stay open until it is deleted from the poller (the
+/// `Registration` guarantees it).
+unsafe fn add_edge_triggered(poller: &polling::Poller, fd: RawFd, key: usize) -> io::Result<()> {
+    let flags = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET;
+    let mut event = libc::epoll_event { events: flags as u32, u64: key as u64 };
+    // SAFETY: a valid epoll fd, an open fd (caller's contract), a live event.
+    let rc = unsafe { libc::epoll_ctl(poller.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -18,7 +18,7 @@ use std::io;
 use std::sync::Arc;
 
 const SHIFT: u32 = usize::BITS / 2;
-const INDEX_MASK: usize = (1 << SHIFT) - 1;
+pub(crate) const INDEX_MASK: usize = (1 << SHIFT) - 1;
 const GEN_MASK: usize = INDEX_MASK;
 
 struct Entry {

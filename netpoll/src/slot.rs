@@ -46,6 +46,7 @@
 use crate::error::PollError;
 use crate::wake::{same_waker, ArcWake};
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Which half of the readiness a waiter cares about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,11 +104,20 @@ impl Wakers {
 pub(crate) struct IoState {
     inner: Mutex<Inner>,
     token: usize,
+    /// Sticky: an event reported that the peer closed its write half, or a
+    /// hang-up or error (EPOLLRDHUP/EPOLLHUP/EPOLLERR). A reader that has
+    /// drained the data must not wait for another edge then: EOF or the
+    /// error is already there to be read, and no further edge will come.
+    read_closed: AtomicBool,
 }
 
 impl IoState {
     pub(crate) fn new(token: usize) -> IoState {
-        IoState { inner: Mutex::new(Inner { read: Slot::Empty, write: Slot::Empty, closed: false }), token }
+        IoState {
+            inner: Mutex::new(Inner { read: Slot::Empty, write: Slot::Empty, closed: false }),
+            token,
+            read_closed: AtomicBool::new(false),
+        }
     }
 
     pub(crate) fn token(&self) -> usize {
@@ -174,6 +184,16 @@ impl IoState {
 
     /// Record a readiness event. Returns `None` if the registration is closed (event dropped),
     /// else the wakers to wake once the lock is released.
+    /// Records that the peer closed its side (see `read_closed`); called by
+    /// dispatch before `set_ready`, so a woken reader sees it.
+    pub(crate) fn set_read_closed(&self) {
+        self.read_closed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_read_closed(&self) -> bool {
+        self.read_closed.load(Ordering::Acquire)
+    }
+
     pub(crate) fn set_ready(&self, readable: bool, writable: bool) -> Option<Wakers> {
         let mut g = self.inner.lock();
         if g.closed {

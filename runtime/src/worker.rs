@@ -48,7 +48,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const RUNNEXT_STREAK: u32 = 3;
 const GLOBAL_QUEUE_INTERVAL: u32 = 61;
@@ -57,6 +57,9 @@ const TIMER_CHECK_INTERVAL: u32 = 16;
 /// A fresh coroutine moves to another worker only if that one owns at least
 /// this many fewer live coroutines.
 const BALANCE_SLACK: usize = 4;
+/// How long an idle worker with spin credit waits for its inbox.
+const INBOX_SPIN: Duration = Duration::from_micros(10);
+const MAX_SPIN_CREDIT: u32 = 8;
 /// Passes an idle worker makes over the other queues before it sleeps.
 const SEARCH_PASSES: usize = 4;
 /// Coroutine ids are taken from the global counter in blocks of this size.
@@ -141,6 +144,7 @@ pub(crate) struct WorkerLocal {
     events: RefCell<Events>,
     registry: RefCell<Vec<Arc<Task>>>,
     tick: Cell<u32>,
+    spin_credit: Cell<u32>,
     rng: Cell<u64>,
     /// Next id to hand out and the end of the reserved block.
     ids: Cell<(u64, u64)>,
@@ -161,6 +165,7 @@ impl WorkerLocal {
             events: RefCell::new(Events::new()),
             registry: RefCell::new(Vec::new()),
             tick: Cell::new(0),
+            spin_credit: Cell::new(0),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)),
             ids: Cell::new((0, 0)),
         }
@@ -288,6 +293,44 @@ impl WorkerLocal {
             std::hint::spin_loop();
         }
         None
+    }
+
+    /// Adaptive spinning before sleeping. A wake-up sent to a sleeping worker
+    /// costs a syscall on both sides and tens of microseconds; when coroutines
+    /// on different workers hand off to each other (a lock, a channel), a
+    /// worker that waits a few microseconds for its inbox saves all of that.
+    /// When nothing comes (an I/O-bound server, whose wake-ups come from its
+    /// own poller), spinning only burns CPU that the other threads need, so
+    /// the worker earns the right to spin: `spin_credit` grows when spinning
+    /// pays off or when a sleep was cut short by an inbox wake-up, and shrinks
+    /// when a spin finds nothing. Returns true if work arrived.
+    fn spin_for_inbox(&self) -> bool {
+        let credit = self.spin_credit.get();
+        if credit == 0 {
+            return false;
+        }
+        let start = Instant::now();
+        loop {
+            for _ in 0..64 {
+                if self.me().has_inbox() {
+                    self.spin_credit.set((credit + 1).min(MAX_SPIN_CREDIT));
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= INBOX_SPIN || self.shared.is_shutting_down() {
+                self.spin_credit.set(credit - 1);
+                return false;
+            }
+        }
+    }
+
+    /// After a sleep: was it cut short by an inbox wake-up soon enough that
+    /// spinning would have caught it?
+    fn learn_from_sleep(&self, slept_at: Instant) {
+        if self.me().has_inbox() && slept_at.elapsed() < 4 * INBOX_SPIN {
+            self.spin_credit.set((self.spin_credit.get() + 2).min(MAX_SPIN_CREDIT));
+        }
     }
 
     /// Is there work this worker could take, anywhere? (The recheck of the
@@ -524,10 +567,15 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, fresh: Worker<Arc<Ta
                 continue;
             }
         }
+        if local.spin_for_inbox() {
+            continue;
+        }
         shared.idle.go_to_sleep(index);
         if !local.work_visible() && !shared.is_shutting_down() {
             let deadline = local.timers.borrow().next_deadline();
+            let slept_at = Instant::now();
             local.me().sleeper.sleep(&mut local.events.borrow_mut(), deadline);
+            local.learn_from_sleep(slept_at);
         }
         if !shared.idle.leave_sleep(index) {
             // `worker_to_wake` took us off the list and counted us searching.

@@ -13,6 +13,7 @@
 //	               with a sync.WaitGroup (after a 10-batch warm-up)
 //	handoff        one-way hand-off ns between two goroutines ping-ponging over unbuffered
 //	               channels (1,000,000 round trips; one-way = elapsed / 2N)
+//	chan_buffered_1p / _4p  ns per message, 1 or 4 producers, capacity 128, one receiver
 //	mutex          ns per Lock/Unlock pair on one sync.Mutex contended by 1,000 goroutines
 //	               doing 1,000 each (released together by closing a channel)
 //	sleep_overhead ms beyond 10 ms for 100,000 goroutines each sleeping 10 ms, spawn to last join
@@ -69,6 +70,10 @@ func main() {
 	}
 	if want("handoff") {
 		handoff(1_000_000 / s)
+	}
+	if want("chan") {
+		buffered(4_000_000/s, 1)
+		buffered(4_000_000/s, 4)
 	}
 	if want("mutex") {
 		mutex(1_000/s, 1_000)
@@ -173,6 +178,26 @@ func handoff(n int) {
 	el := time.Since(t)
 	close(ping)
 	report("handoff", float64(el.Nanoseconds())/float64(2*n), "ns/one-way", n)
+}
+
+// buffered: `producers` goroutines send n messages in all through a channel of capacity 128 to
+// one receiver; ns per message (reported as chan_buffered_<p>p, the name corio's side uses).
+func buffered(n, producers int) {
+	ch := make(chan int, 128)
+	per := n / producers
+	t := time.Now()
+	for p := 0; p < producers; p++ {
+		go func() {
+			for i := 0; i < per; i++ {
+				ch <- i
+			}
+		}()
+	}
+	for i := 0; i < per*producers; i++ {
+		<-ch
+	}
+	el := time.Since(t)
+	report(fmt.Sprintf("chan_buffered_%dp", producers), float64(el.Nanoseconds())/float64(per*producers), "ns/msg", per*producers)
 }
 
 func mutex(goroutines, iters int) {

@@ -6,13 +6,16 @@
 //! corio <name> <value> <unit> n=<count>
 //! ```
 //!
-//! `micro_corio [--workers 2] [--scale K] [--only parked,spawn_join,handoff,sleep]`
+//! `micro_corio [--workers 2] [--scale K] [--only parked,spawn_join,handoff,chan,mutex,sleep]`
 //!
 //! - parked_rss / parked_start: VmRSS delta per coroutine and start time for
 //!   1,000,000 coroutines each parked (run first, so no pooled stack is reused).
 //! - spawn_join: ns per coroutine to spawn and join 1,000,000 in batches of 1,000.
 //! - handoff: one-way hand-off between two coroutines ping-ponging through a
 //!   one-value slot with park/unpark (Go's side uses unbuffered channels).
+//! - chan_handoff: one-way hand-off over unbuffered corio channels (ping-pong).
+//! - chan_buffered_1p / _4p: ns per message, 1 or 4 producers, capacity 128.
+//! - mutex: ns per lock/unlock, 1,000 coroutines x 1,000 on one corio Mutex.
 //! - sleep_overhead / sleep_p99_late: 100,000 coroutines each sleeping 10 ms.
 
 use corio::coroutine::{self, Coroutine};
@@ -137,6 +140,74 @@ fn handoff(n: usize) {
     report("handoff", ns, "ns/one-way", n);
 }
 
+fn chan_handoff(n: usize) {
+    let (ping_tx, ping_rx) = corio::chan::bounded::<u64>(0);
+    let (pong_tx, pong_rx) = corio::chan::bounded::<u64>(0);
+    let echo = corio::spawn(move || {
+        for v in &ping_rx {
+            pong_tx.send(v).unwrap();
+        }
+    });
+    for i in 0..1000 {
+        ping_tx.send(i).unwrap();
+        pong_rx.recv().unwrap();
+    }
+    let start = Instant::now();
+    for i in 0..n as u64 {
+        ping_tx.send(i).unwrap();
+        assert_eq!(pong_rx.recv().unwrap(), i, "chan_handoff: wrong value");
+    }
+    let ns = start.elapsed().as_nanos() as f64 / (2 * n) as f64;
+    drop(ping_tx);
+    echo.join().unwrap();
+    report("chan_handoff", ns, "ns/one-way", n);
+}
+
+/// `producers` coroutines send `n` messages in all through a channel of
+/// capacity 128 to one receiver; ns per message.
+fn chan_buffered(n: usize, producers: usize) {
+    let (tx, rx) = corio::chan::bounded::<u64>(128);
+    let per = n / producers;
+    let start = Instant::now();
+    let senders: Vec<_> = (0..producers)
+        .map(|_| {
+            let tx = tx.clone();
+            corio::spawn(move || (0..per as u64).for_each(|i| tx.send(i).unwrap()))
+        })
+        .collect();
+    drop(tx);
+    let received = rx.iter().count();
+    let ns = start.elapsed().as_nanos() as f64 / received as f64;
+    senders.into_iter().for_each(|s| s.join().unwrap());
+    assert_eq!(received, per * producers);
+    report(&format!("chan_buffered_{producers}p"), ns, "ns/msg", received);
+}
+
+/// 1,000 coroutines each lock and unlock one mutex 1,000 times.
+fn mutex(coroutines: usize, iters: usize) {
+    let counter = Arc::new(corio::sync::Mutex::new(0usize));
+    let gate = corio::sync::WaitGroup::new();
+    gate.add(1);
+    let handles: Vec<_> = (0..coroutines)
+        .map(|_| {
+            let (counter, gate) = (counter.clone(), gate.clone());
+            corio::spawn(move || {
+                gate.wait();
+                for _ in 0..iters {
+                    *counter.lock() += 1;
+                }
+            })
+        })
+        .collect();
+    corio::time::sleep(Duration::from_millis(10)); // all created and waiting
+    let start = Instant::now();
+    gate.done();
+    handles.into_iter().for_each(|h| h.join().unwrap());
+    let ns = start.elapsed().as_nanos() as f64 / (coroutines * iters) as f64;
+    assert_eq!(*counter.lock(), coroutines * iters, "mutex: lost update");
+    report("mutex", ns, "ns/lock", coroutines * iters);
+}
+
 fn sleepers(n: usize, d: Duration) {
     let start = Instant::now();
     let handles: Vec<_> = (0..n)
@@ -181,6 +252,14 @@ fn main() {
         }
         if want("handoff") {
             handoff(1_000_000 / s);
+        }
+        if want("chan") {
+            chan_handoff(1_000_000 / s);
+            chan_buffered(4_000_000 / s, 1);
+            chan_buffered(4_000_000 / s, 4);
+        }
+        if want("mutex") {
+            mutex((1_000 / s).max(1), 1_000);
         }
         if want("sleep") {
             sleepers(100_000 / s, Duration::from_millis(10));

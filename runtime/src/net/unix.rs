@@ -122,7 +122,8 @@ impl UnixStream {
 
 impl Read for &UnixStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.do_io(Direction::Read, |mut s| s.read(buf))
+        let len = buf.len();
+        self.source.read_stream(len, |mut s| s.read(buf))
     }
 }
 
