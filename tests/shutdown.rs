@@ -121,3 +121,112 @@ fn destructors_that_yield_join_or_read_during_shutdown_neither_abort_nor_hang() 
     });
     drop(runtime); // must return
 }
+
+/// Runs `f` on a thread and fails if it does not return within `limit`.
+fn finishes_within(limit: Duration, what: &str, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        tx.send(()).ok();
+    });
+    rx.recv_timeout(limit).unwrap_or_else(|_| panic!("did not finish within {limit:?}: {what}"));
+}
+
+#[test]
+fn a_destructor_that_sleeps_for_an_hour_does_not_hold_up_shutdown() {
+    struct SleepsOnDrop;
+    impl Drop for SleepsOnDrop {
+        fn drop(&mut self) {
+            corio::time::sleep(Duration::from_secs(3600));
+        }
+    }
+    finishes_within(Duration::from_secs(30), "hour-long sleep in a destructor", || {
+        corio::run(|| {
+            corio::spawn(|| {
+                let _d = SleepsOnDrop;
+                corio::coroutine::park();
+            });
+            corio::time::sleep(Duration::from_millis(5));
+        });
+    });
+}
+
+#[test]
+fn parking_after_catching_the_shutdown_unwind_raises_it_again() {
+    // A Go-style supervisor (`loop { catch_unwind(serve) }`) catches the
+    // unwind that ends its coroutine at shutdown. Every further park raises
+    // it again instead of returning at once (which would spin), so a loop
+    // that re-raises or gives up ends; one that catches for ever cannot be
+    // stopped by any runtime without preemption.
+    let caught = Arc::new(AtomicUsize::new(0));
+    let counter = caught.clone();
+    finishes_within(Duration::from_secs(30), "catch-all supervisor loop", move || {
+        corio::run(move || {
+            corio::spawn(move || {
+                for _ in 0..1000 {
+                    if std::panic::catch_unwind(corio::coroutine::park).is_err() {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+            corio::time::sleep(Duration::from_millis(5));
+        });
+    });
+    assert_eq!(caught.load(Ordering::SeqCst), 1000, "each park after the first unwind raised it again");
+}
+
+#[test]
+fn a_coroutine_that_panics_with_its_own_payload_while_unwound_does_not_abort() {
+    finishes_within(Duration::from_secs(30), "re-panic during shutdown", || {
+        corio::run(|| {
+            corio::spawn(|| {
+                if std::panic::catch_unwind(corio::coroutine::park).is_err() {
+                    panic!("wrapped the shutdown unwind in my own panic");
+                }
+            });
+            corio::time::sleep(Duration::from_millis(5));
+        });
+    });
+}
+
+#[test]
+fn a_never_started_coroutine_whose_captured_value_joins_another_does_not_hang_drop() {
+    struct JoinsOnDrop(Option<corio::JoinHandle<()>>);
+    impl Drop for JoinsOnDrop {
+        fn drop(&mut self) {
+            if let Some(h) = self.0.take() {
+                assert!(h.join().is_err(), "the other coroutine never ran either");
+            }
+        }
+    }
+    finishes_within(Duration::from_secs(30), "join in a never-started coroutine's drop", || {
+        let runtime = Runtime::builder().workers(1).build().unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        // Keep the only worker busy so the next two stay queued.
+        let _busy = runtime.spawn(move || {
+            started_tx.send(()).unwrap();
+            let _ = release_rx.recv(); // blocks the worker on purpose
+        });
+        started_rx.recv().unwrap();
+        let second = runtime.spawn(|| ());
+        let guard = JoinsOnDrop(Some(second));
+        runtime.spawn(move || drop(guard));
+        drop(release_tx); // the worker's coroutine returns...
+        drop(runtime); // ...and shutdown drops the two queued ones unstarted
+    });
+}
+
+#[test]
+fn dropping_a_runtime_inside_its_own_coroutine_is_reported_not_a_deadlock() {
+    finishes_within(Duration::from_secs(30), "runtime dropped from within", || {
+        let runtime = Arc::new(parking_lot::Mutex::new(Some(Runtime::builder().workers(2).build().unwrap())));
+        let inner = runtime.clone();
+        let handle = runtime.lock().as_ref().unwrap().spawn(move || {
+            let rt = inner.lock().take();
+            drop(rt); // leaked with a message instead of joining its own thread
+            7
+        });
+        assert_eq!(handle.join().unwrap(), 7);
+    });
+}

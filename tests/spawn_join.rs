@@ -155,3 +155,42 @@ fn coroutine_ids_are_unique_and_current_matches_the_handle() {
         assert_eq!(ids.len(), 1000);
     });
 }
+
+#[test]
+fn an_absurd_stack_size_is_an_invalid_input_error() {
+    corio::run(|| {
+        let err = Builder::new().stack_size(usize::MAX).spawn(|| ()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    });
+    let err = Runtime::builder().stack_size(usize::MAX).build().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn result_panicking_on_drop_child() {
+    if std::env::var_os("CORIO_TEST_RESULT_DROP_CHILD").is_none() {
+        return;
+    }
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("bomb");
+        }
+    }
+    corio::run(|| {
+        drop(corio::spawn(|| Bomb)); // detached: its result is dropped by the runtime
+        corio::time::sleep(Duration::from_millis(50));
+    });
+}
+
+#[test]
+fn a_detached_result_that_panics_on_drop_aborts_with_a_message_not_a_dead_worker() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "result_panicking_on_drop_child", "--nocapture"])
+        .env("CORIO_TEST_RESULT_DROP_CHILD", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("corio: fatal: a coroutine's result"), "stderr: {stderr}");
+}

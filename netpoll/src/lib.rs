@@ -71,8 +71,8 @@ pub mod slot;
 pub mod wake;
 
 pub use error::{is_closed, PollError};
-pub use poller::{Poller, ReadyEvent};
 pub use events::{Events, RawEvent};
+pub use poller::{Poller, ReadyEvent};
 pub use registration::Registration;
 pub use slot::{Direction, Readiness};
 pub use wake::{ArcWake, Wake};

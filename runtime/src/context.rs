@@ -18,6 +18,21 @@ use std::sync::Arc;
 thread_local! {
     static WORKER: Cell<*const WorkerLocal> = const { Cell::new(std::ptr::null()) };
     static CURRENT: Cell<*const Task> = const { Cell::new(std::ptr::null()) };
+    /// Set while this thread drops coroutines that never started (their
+    /// captured values' destructors run outside any coroutine).
+    static TEARING_DOWN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the tearing-down flag set (see `cancelling`).
+pub(crate) fn tearing_down<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            TEARING_DOWN.with(|t| t.set(self.0));
+        }
+    }
+    let _reset = Reset(TEARING_DOWN.with(|t| t.replace(true)));
+    f()
 }
 
 /// The worker this thread runs, if it is a worker thread.
@@ -56,11 +71,12 @@ pub(crate) fn with_current_task<R>(f: impl FnOnce(Option<&Task>) -> R) -> R {
     f(unsafe { ptr.as_ref() })
 }
 
-/// Is the running coroutine being unwound at shutdown? Blocking calls made by
-/// its destructors then fail or return at once instead of waiting: what they
+/// Is the running coroutine being unwound at shutdown, or is this thread
+/// dropping coroutines that never started? Blocking calls made by their
+/// destructors then fail or return at once instead of waiting: what they
 /// wait for is being torn down too.
 pub(crate) fn cancelling() -> bool {
-    with_current_task(|task| task.is_some_and(|t| t.is_cancelling()))
+    TEARING_DOWN.with(|t| t.get()) || with_current_task(|task| task.is_some_and(|t| t.is_cancelling()))
 }
 
 pub(crate) fn in_coroutine() -> bool {

@@ -138,6 +138,7 @@ pub fn park_timeout(dur: Duration) {
 pub(crate) fn park_for(reason: WaitReason) {
     match context::current_task() {
         Some(task) => parker::park_current(&task, None, reason),
+        None if context::cancelling() => {} // dropping never-started coroutines
         None => std::thread::park(),
     }
 }
@@ -145,6 +146,7 @@ pub(crate) fn park_for(reason: WaitReason) {
 pub(crate) fn park_until(deadline: Instant, reason: WaitReason) {
     match context::current_task() {
         Some(task) => parker::park_current(&task, Some(deadline), reason),
+        None if context::cancelling() => {}
         None => {
             let now = Instant::now();
             if deadline > now {
@@ -158,8 +160,9 @@ pub(crate) fn park_until(deadline: Instant, reason: WaitReason) {
 /// thread, `std::thread::yield_now`.
 pub fn yield_now() {
     if context::cancelling() {
-        // Inside a destructor run by the shutdown unwind: suspending again
-        // would abort the process; there is nobody left to yield to anyway.
+        // Inside a destructor run by the shutdown unwind (suspending would
+        // re-raise the unwind there), or while dropping coroutines that
+        // never started: there is nobody left to yield to.
         return;
     }
     if context::in_coroutine() {

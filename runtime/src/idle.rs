@@ -125,12 +125,10 @@ impl Idle {
     /// Tries to become a searcher; at most half the workers search at once,
     /// so spinning never eats the CPU the busy workers need.
     pub(crate) fn try_begin_search(&self) -> bool {
-        let searching = self.searching.load(Ordering::SeqCst);
-        if 2 * searching >= self.worker_count.max(2) {
-            return false;
-        }
-        self.searching.fetch_add(1, Ordering::SeqCst);
-        true
+        let limit = self.worker_count.max(2) / 2;
+        self.searching
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < limit).then_some(n + 1))
+            .is_ok()
     }
 
     /// Stops searching. Returns true if this was the last searcher.

@@ -85,15 +85,19 @@ pub(crate) fn run_and_complete<F, T>(f: F, completer: Completer<T>)
 where
     F: FnOnce() -> T,
 {
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(value) => completer.complete(Ok(value)),
-        Err(payload) => {
-            if context::cancelling() {
-                drop(completer);
-                panic::resume_unwind(payload);
-            }
-            completer.complete(Err(payload));
+    let outcome = match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Err(payload) if context::cancelling() => {
+            drop(completer);
+            panic::resume_unwind(payload);
         }
+        outcome => outcome,
+    };
+    // Delivering may drop the value (a detached coroutine's result, dropped
+    // when nobody holds the JoinHandle); a panic there has nowhere to go. As
+    // std does for a thread result that panics on drop, abort loudly rather
+    // than unwind into the worker.
+    if panic::catch_unwind(AssertUnwindSafe(|| completer.complete(outcome))).is_err() {
+        crate::abort_with("a coroutine's result (or panic payload) panicked when dropped");
     }
 }
 

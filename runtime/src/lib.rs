@@ -54,3 +54,10 @@ pub use coroutine::{spawn, yield_now};
 pub use join::{is_cancelled, JoinHandle, CANCELLED};
 pub use runtime::{run, Builder as RuntimeBuilder, Runtime, DEFAULT_STACK_SIZE};
 pub use task::WaitReason;
+
+/// Prints `corio: fatal: <why>` and aborts the process: for failures that
+/// cannot be reported to anyone (a panic with nowhere to unwind to).
+pub(crate) fn abort_with(why: &str) -> ! {
+    eprintln!("corio: fatal: {why}");
+    std::process::abort()
+}

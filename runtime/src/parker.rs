@@ -134,8 +134,14 @@ pub(crate) fn park_current(task: &Arc<Task>, deadline: Option<Instant>, reason: 
         return;
     }
     if task.is_cancelling() {
-        // Destructors run by the shutdown unwind must not suspend again.
-        return;
+        if std::thread::panicking() {
+            // A destructor run by the shutdown unwind: it must not suspend
+            // again; return (a spurious wake-up) and let it finish.
+            return;
+        }
+        // User code caught the shutdown unwind (a catch-all `catch_unwind`)
+        // and carried on: raise it again so the coroutine does end.
+        std::panic::resume_unwind(Box::new(crate::join::CANCELLED));
     }
     let worker = context::worker().expect("a running coroutine is on a worker thread");
     let timer = match deadline {

@@ -116,7 +116,7 @@ impl Builder {
             injector: Injector::new(),
             idle: Idle::new(count),
             stack_pool: StackPool::new(),
-            default_stack_size: round_stack_size(self.stack_size),
+            default_stack_size: round_stack_size(self.stack_size)?,
             shutdown: AtomicBool::new(false),
         });
         let mut runtime = Runtime { shared: shared.clone(), threads: Vec::with_capacity(count) };
@@ -182,8 +182,23 @@ impl Runtime {
     }
 }
 
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("workers", &self.workers()).finish_non_exhaustive()
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
+        if context::worker().is_some_and(|w| Arc::ptr_eq(&w.shared, &self.shared)) {
+            // The worker would wait for itself. Leave the runtime running (it
+            // is leaked) rather than deadlock or half shut it down.
+            eprintln!(
+                "corio: a Runtime was dropped from inside one of its own coroutines; \
+                 it is leaked instead (drop it from the thread that built it)"
+            );
+            return;
+        }
         self.shared.shutdown.store(true, Ordering::Release);
         for worker in self.shared.workers.iter() {
             worker.sleeper.wake();
@@ -194,13 +209,13 @@ impl Drop for Runtime {
             let _ = thread.join();
         }
         // Queued tasks hold the `Shared` alive: drop them to break the cycle.
-        loop {
+        context::tearing_down(|| loop {
             match self.shared.injector.steal() {
                 crossbeam_deque::Steal::Success(task) => drop(task),
                 crossbeam_deque::Steal::Retry => continue,
                 crossbeam_deque::Steal::Empty => break,
             }
-        }
+        });
         for worker in self.shared.workers.iter() {
             worker.close_and_clear_inbox();
         }
@@ -220,7 +235,10 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let size = stack_size.map_or(shared.default_stack_size, round_stack_size);
+    let size = match stack_size {
+        Some(bytes) => round_stack_size(bytes)?,
+        None => shared.default_stack_size,
+    };
     let local = context::worker().filter(|w| Arc::ptr_eq(&w.shared, shared));
     let (stack, id) = match local {
         Some(worker) => (worker.stacks.borrow_mut().get(&shared.stack_pool, size)?, worker.next_id()),
@@ -274,6 +292,6 @@ pub(crate) fn test_task() -> Arc<Task> {
     static POOL: OnceLock<StackPool> = OnceLock::new();
     let pool = POOL.get_or_init(StackPool::new);
     let mut one = Vec::new();
-    pool.take(round_stack_size(DEFAULT_STACK_SIZE), 1, &mut one).unwrap();
+    pool.take(round_stack_size(DEFAULT_STACK_SIZE).unwrap(), 1, &mut one).unwrap();
     Arc::new(Task::new(reserve_ids(1), None, Box::new(|| {}), one.pop().unwrap()))
 }

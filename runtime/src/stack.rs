@@ -53,12 +53,22 @@ pub(crate) fn page_size() -> usize {
     }
 }
 
+/// Largest usable stack size accepted (1 GiB): chunk arithmetic stays far
+/// from overflow, and no coroutine needs more.
+pub(crate) const MAX_STACK_SIZE: usize = 1 << 30;
+
 /// Rounds a requested usable stack size up to whole pages, at least 16 KiB
 /// (a panic with its unwinding needs ~4 KB; below 16 KiB almost nothing runs).
-pub(crate) fn round_stack_size(requested: usize) -> usize {
+pub(crate) fn round_stack_size(requested: usize) -> io::Result<usize> {
+    if requested > MAX_STACK_SIZE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("corio: stack size {requested} exceeds the maximum of {MAX_STACK_SIZE} bytes"),
+        ));
+    }
     let page = page_size();
     let size = requested.max(16 << 10);
-    size.div_ceil(page) * page
+    Ok(size.div_ceil(page) * page)
 }
 
 /// One coroutine stack: a slot in a chunk, guard page included.
@@ -304,7 +314,7 @@ mod tests {
     #[test]
     fn stacks_are_distinct_writable_and_reused() {
         let pool = StackPool::new();
-        let size = round_stack_size(64 << 10);
+        let size = round_stack_size(64 << 10).unwrap();
         let mut cache = StackCache::new(size);
         let a = cache.get(&pool, size).unwrap();
         let b = cache.get(&pool, size).unwrap();
@@ -325,7 +335,8 @@ mod tests {
 
     #[test]
     fn sizes_round_up_to_pages_with_a_floor() {
-        assert_eq!(round_stack_size(1), 16 << 10);
-        assert_eq!(round_stack_size((64 << 10) + 1), (64 << 10) + page_size());
+        assert_eq!(round_stack_size(1).unwrap(), 16 << 10);
+        assert_eq!(round_stack_size((64 << 10) + 1).unwrap(), (64 << 10) + page_size());
+        assert_eq!(round_stack_size(usize::MAX).unwrap_err().kind(), io::ErrorKind::InvalidInput);
     }
 }

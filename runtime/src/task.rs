@@ -167,6 +167,17 @@ impl Task {
     }
 }
 
+impl Drop for Task {
+    fn drop(&mut self) {
+        if matches!(self.body.get_mut(), Body::Started(_)) {
+            // Dropping it here would unwind a started coroutine on whatever
+            // thread holds the last handle: never allowed. Workers empty every
+            // started body before they exit, so this is a corio bug.
+            crate::abort_with("a started coroutine outlived its worker");
+        }
+    }
+}
+
 /// I/O operations a coroutine may complete in a row before it yields, so a
 /// connection whose peer is always ready cannot starve its worker's other
 /// coroutines (tokio's coop budget is also 128).

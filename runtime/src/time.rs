@@ -15,14 +15,23 @@ pub fn sleep(dur: Duration) {
         Some(deadline) => sleep_until(deadline),
         // A deadline past the end of representable time: sleep "forever".
         None => loop {
+            if crate::context::cancelling() {
+                return;
+            }
             coroutine::park_timeout(Duration::from_secs(86_400 * 365));
         },
     }
 }
 
 /// Puts the calling coroutine to sleep until `deadline`.
+///
+/// Inside a destructor run while the runtime shuts down it returns at once
+/// (the runtime is going away; waiting would only delay that).
 pub fn sleep_until(deadline: Instant) {
     loop {
+        if crate::context::cancelling() {
+            return;
+        }
         let now = Instant::now();
         if now >= deadline {
             return;

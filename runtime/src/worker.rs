@@ -394,7 +394,10 @@ impl WorkerLocal {
             return; // dropped at shutdown while queued
         };
         self.enter(&task);
-        let result = coro.resume(());
+        // The root catches every panic of user code; one escaping here would
+        // end this worker and strand every coroutine it owns.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| coro.resume(())))
+            .unwrap_or_else(|_| crate::abort_with("a panic escaped a coroutine's root"));
         self.leave();
         match result {
             CoroutineResult::Yield(Suspend::Park) => {
@@ -497,10 +500,18 @@ impl WorkerLocal {
                 task.cancelling.store(true, Ordering::Relaxed);
                 // SAFETY: we are the owner of every task in the registry.
                 let body = std::mem::replace(unsafe { task.body_mut() }, Body::Gone);
-                if let Body::Started(coro) = body {
+                if let Body::Started(mut coro) = body {
                     self.enter(task);
-                    drop(coro); // force-unwinds on this thread, destructors run
+                    // Unwinds on this thread; destructors run. A coroutine that
+                    // caught the unwind and panicked with its own payload
+                    // ends with that panic: ignore it, the coroutine is done.
+                    let unwound =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| coro.force_unwind()));
                     self.leave();
+                    if unwound.is_err() {
+                        eprintln!("corio: coroutine {} panicked while being dropped at shutdown", task.id);
+                    }
+                    drop(coro);
                 }
             }
             let mut queued: Vec<Arc<Task>> = Vec::new();
@@ -513,11 +524,13 @@ impl WorkerLocal {
             if started.is_empty() && queued.is_empty() {
                 break;
             }
-            for task in queued {
-                // SAFETY: we hold the queue entry (fresh) or own the task.
-                let body = std::mem::replace(unsafe { task.body_mut() }, Body::Gone);
-                drop(body); // a fresh body's closure drop cancels its JoinHandle
-            }
+            context::tearing_down(|| {
+                for task in queued {
+                    // SAFETY: we hold the queue entry (fresh) or own the task.
+                    let body = std::mem::replace(unsafe { task.body_mut() }, Body::Gone);
+                    drop(body); // a fresh body's closure drop cancels its JoinHandle
+                }
+            });
         }
         self.timers.borrow_mut().clear();
         self.stacks.borrow_mut().drain_into(&self.shared.stack_pool);
