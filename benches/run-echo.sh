@@ -42,7 +42,8 @@
 # the cores, and other load moves the numbers by tens of percent.
 #
 # Outputs in the output directory: results.jsonl (one loadgen JSON line per run), run.log (all
-# human output and server logs' tails on failure), summary.md (the tables).
+# human output and server logs' tails on failure), summary.md (the tables), and the charts
+# echo-throughput.svg, echo-p99.svg, echo-cpu.svg, echo-idle-rss.svg.
 set -euo pipefail
 
 BENCHES="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -261,7 +262,7 @@ done
 
 log ""
 if [ -x "$SUMMARIZE" ] && [ -s "$RESULTS" ]; then
-    "$SUMMARIZE" --ref "$REF" --out "$OUT/summary.md" "$RESULTS" | tee -a "$LOG"
+    "$SUMMARIZE" --ref "$REF" --out "$OUT/summary.md" --svg-dir "$OUT" "$RESULTS" | tee -a "$LOG"
     log ""
     log "run-echo: summary in $OUT/summary.md, raw results in $RESULTS"
 fi

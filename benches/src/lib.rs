@@ -7,6 +7,8 @@
 //! file-descriptor limit, `/proc` readers for a process's CPU time and resident memory, and a
 //! duration parser for flags such as `10s` or `500ms`.
 
+pub mod svg;
+
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::time::Duration;

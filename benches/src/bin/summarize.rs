@@ -362,21 +362,23 @@ server / `{reference}`.\n",
 fn main() {
     let mut reference: Option<String> = None;
     let mut out_file: Option<String> = None;
+    let mut svg_dir: Option<String> = None;
     let mut files = vec![];
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--ref" => reference = it.next(),
             "--out" => out_file = it.next(),
+            "--svg-dir" => svg_dir = it.next(),
             "-h" | "--help" => {
-                println!("usage: summarize [--ref NAME] [--out FILE] RESULTS.jsonl...");
+                println!("usage: summarize [--ref NAME] [--out FILE] [--svg-dir DIR] RESULTS.jsonl...");
                 return;
             }
             _ => files.push(a),
         }
     }
     if files.is_empty() {
-        eprintln!("usage: summarize [--ref NAME] [--out FILE] RESULTS.jsonl...");
+        eprintln!("usage: summarize [--ref NAME] [--out FILE] [--svg-dir DIR] RESULTS.jsonl...");
         std::process::exit(2);
     }
     let d = match load(&files) {
@@ -408,6 +410,69 @@ fn main() {
             std::process::exit(1);
         }
     }
+    if let Some(dir) = svg_dir {
+        if let Err(e) = write_charts(&d, &dir) {
+            eprintln!("summarize: charts in {dir}: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Writes echo-throughput.svg, echo-p99.svg, echo-cpu.svg and echo-idle-rss.svg
+/// (medians per server and configuration) into `dir`.
+fn write_charts(d: &Data, dir: &str) -> std::io::Result<()> {
+    use corio_benches::svg::BarChart;
+    std::fs::create_dir_all(dir)?;
+    let chart = |metric: &str, idle: bool| -> Vec<(String, Vec<Option<f64>>)> {
+        d.configs
+            .iter()
+            .filter(|(_, is_idle)| *is_idle == idle)
+            .map(|(config, _)| {
+                let values = d
+                    .servers
+                    .iter()
+                    .map(|s| d.groups.get(&(s.clone(), config.clone())).and_then(|g| g.med(metric)))
+                    .collect();
+                (config.clone(), values)
+            })
+            .collect()
+    };
+    let specs: [(&str, &str, &str, &str, &str, bool); 4] = [
+        (
+            "echo-throughput.svg",
+            "Echo round trips per second (median)",
+            "rt/s",
+            "higher is better",
+            "rt_per_s",
+            false,
+        ),
+        ("echo-p99.svg", "Echo p99 latency (median of rounds)", "us", "lower is better", "p99_us", false),
+        (
+            "echo-cpu.svg",
+            "Server CPU time per round trip (median)",
+            "us",
+            "lower is better; utime+stime of the server process / round trips",
+            "server_cpu_us_per_rt",
+            false,
+        ),
+        (
+            "echo-idle-rss.svg",
+            "Server RSS per idle connection (median)",
+            "KiB",
+            "lower is better",
+            "kib_per_conn",
+            true,
+        ),
+    ];
+    for (file, title, unit, note, metric, idle) in specs {
+        let groups = chart(metric, idle);
+        if groups.is_empty() {
+            continue;
+        }
+        let svg = BarChart { title, unit, note, series: &d.servers, groups }.render();
+        std::fs::write(std::path::Path::new(dir).join(file), svg)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
