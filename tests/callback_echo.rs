@@ -1,0 +1,165 @@
+//! The two echo servers, examples/echo.rs (a coroutine per connection) and
+//! examples/echo_callback.rs (corio-reactor event loops), run as child processes through the
+//! same end-to-end tests: byte-verified echo over 1,000 concurrent connections, and a client
+//! that writes far more than it reads, which must not grow the server's memory without bound
+//! (back-pressure) and must get every byte back once it reads. Plus the callback acceptor's
+//! EMFILE back-off (the coroutine echo's is tested in net_limits.rs).
+
+mod common;
+#[path = "common/kv.rs"]
+mod servers;
+
+use common::{pattern, raise_fd_limit, within};
+use servers::{start, Server};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SERVERS: [&str; 2] = ["echo", "echo_callback"];
+
+fn echo_thousand_connections(server: &Server) {
+    const CONNS: usize = 1000;
+    const SIZES: [usize; 5] = [1, 64, 1000, 16 * 1024, 40_000];
+    let (addr, name) = (server.addr, server.name);
+    within(2, Duration::from_secs(120), "1,000 echo connections", move || {
+        let all_connected = Arc::new(corio::sync::Barrier::new(CONNS));
+        let clients: Vec<_> = (0..CONNS)
+            .map(|conn| {
+                let all_connected = all_connected.clone();
+                corio::spawn(move || {
+                    let mut stream = corio::net::TcpStream::connect(addr).unwrap();
+                    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                    all_connected.wait(); // all 1,000 are open at once
+                    for (index, size) in SIZES.into_iter().enumerate() {
+                        let msg = pattern(conn, index, size);
+                        stream.write_all(&msg).unwrap();
+                        let mut back = vec![0u8; size];
+                        stream.read_exact(&mut back).unwrap();
+                        assert!(back == msg, "{name}: conn {conn} message {index}: wrong echo");
+                    }
+                })
+            })
+            .collect();
+        for client in clients {
+            client.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn thousand_connections_echo_byte_verified_on_both_servers() {
+    assert!(raise_fd_limit() > 1100, "fd limit too low for 1,000 connections");
+    for name in SERVERS {
+        echo_thousand_connections(&start(name, None));
+    }
+}
+
+/// Byte `i` of the slow reader's stream (period 251: misordered or lost chunks show).
+fn stream_byte(i: usize) -> u8 {
+    (i % 251) as u8
+}
+
+fn slow_reader(server: &Server) {
+    const TOTAL: usize = 128 << 20;
+    const CHUNK: usize = 64 * 1024;
+    const MAX_GROWTH_KIB: u64 = 32 * 1024;
+    let name = server.name;
+    let stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let rss_before = server.rss_kib();
+    let written = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (mut stream, written) = (stream.try_clone().unwrap(), written.clone());
+        std::thread::spawn(move || {
+            let mut chunk = vec![0u8; CHUNK];
+            for start in (0..TOTAL).step_by(CHUNK) {
+                chunk.iter_mut().enumerate().for_each(|(i, b)| *b = stream_byte(start + i));
+                stream.write_all(&chunk).unwrap();
+                written.fetch_add(CHUNK, Ordering::SeqCst);
+            }
+        })
+    };
+    // Write without reading until the writer is stuck: the server stopped reading us (or,
+    // without back-pressure, buffered all of it, which the RSS check below catches).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut last, mut since) = (usize::MAX, Instant::now());
+    while since.elapsed() < Duration::from_millis(300) && written.load(Ordering::SeqCst) < TOTAL {
+        assert!(Instant::now() < deadline, "{name}: the writer never stalled");
+        let now = written.load(Ordering::SeqCst);
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stalled_at = written.load(Ordering::SeqCst);
+    let growth = server.rss_kib().saturating_sub(rss_before);
+    assert!(
+        growth < MAX_GROWTH_KIB,
+        "{name}: RSS grew by {growth} KiB while a client wrote {stalled_at} bytes without reading"
+    );
+    assert!(stalled_at < TOTAL, "{name}: accepted all {TOTAL} bytes without the client reading");
+    // Now read: everything comes back, in order, and the writer finishes.
+    let mut reader = stream;
+    let mut buf = vec![0u8; CHUNK];
+    let mut received = 0;
+    while received < TOTAL {
+        let n = reader.read(&mut buf).unwrap();
+        assert!(n > 0, "{name}: EOF after {received} bytes");
+        for (i, &b) in buf[..n].iter().enumerate() {
+            assert_eq!(b, stream_byte(received + i), "{name}: byte {} differs", received + i);
+        }
+        received += n;
+    }
+    writer.join().unwrap();
+    let growth = server.rss_kib().saturating_sub(rss_before);
+    assert!(growth < MAX_GROWTH_KIB, "{name}: RSS grew by {growth} KiB after the echo drained");
+}
+
+#[test]
+fn a_client_that_does_not_read_cannot_grow_server_memory_on_either_server() {
+    for name in SERVERS {
+        slow_reader(&start(name, None));
+    }
+}
+
+#[test]
+fn callback_acceptor_survives_emfile_backs_off_and_recovers() {
+    // Room for the server's own fds plus a couple of dozen connections.
+    let server = start("echo_callback", Some(40));
+    let addr = server.addr;
+    let mut conns = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Open connections until the server stops serving new ones (EMFILE).
+    loop {
+        assert!(Instant::now() < deadline, "the server never ran out of fds");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        stream.write_all(b"x").unwrap();
+        let served = matches!(stream.read(&mut [0u8; 1]), Ok(1));
+        conns.push(stream);
+        if !served {
+            break;
+        }
+    }
+    // Stalled on EMFILE for a second: it must back off, not spin.
+    let ticks_before = server.cpu_ticks();
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks = server.cpu_ticks() - ticks_before;
+    assert!(ticks < 30, "the server burned {ticks} CPU ticks in 1 s while out of fds (spinning?)");
+    let logs = server.stderr.lock().iter().filter(|l| l.contains("accept")).count();
+    assert!(logs >= 1, "EMFILE was not reported: {:?}", server.stderr.lock());
+    assert!(logs < 50, "{logs} accept errors logged in ~1.3 s: no back-off");
+    // Free fds: the stalled connection (still in the backlog) gets served, and new ones too.
+    let stalled = conns.pop().unwrap();
+    conns.truncate(conns.len() / 2);
+    stalled.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut byte = [0u8; 1];
+    (&stalled).read_exact(&mut byte).expect("served after fds were freed");
+    assert_eq!(&byte, b"x");
+    let mut fresh = std::net::TcpStream::connect(addr).unwrap();
+    fresh.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    fresh.write_all(b"y").unwrap();
+    fresh.read_exact(&mut byte).unwrap();
+    assert_eq!(&byte, b"y");
+}
