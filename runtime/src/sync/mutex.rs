@@ -62,6 +62,10 @@ pub(crate) struct RawMutex {
     queue: parking_lot::Mutex<VecDeque<(Arc<Waiter>, Instant)>>,
 }
 
+/// Spin bursts before parking, and `spin_loop` hints per burst (Go: 4 x 30).
+const SPIN_ROUNDS: usize = 4;
+const SPIN_PAUSES: usize = 30;
+
 impl RawMutex {
     pub(crate) const fn new() -> RawMutex {
         RawMutex { state: AtomicU8::new(0), queue: parking_lot::const_mutex(VecDeque::new()) }
@@ -70,8 +74,28 @@ impl RawMutex {
     /// Acquires the mutex, parking while it is held.
     pub(crate) fn lock(&self) {
         if self.state.compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            if self.spin() {
+                return;
+            }
             self.lock_slow();
         }
+    }
+
+    /// Go's active spinning: a few short bursts of `spin_loop` retrying the
+    /// lock before parking, because the holder is most likely running on
+    /// another worker and about to release (critical sections are short),
+    /// and parking costs a hand-off through the scheduler. Not when the lock
+    /// is being handed to a starving waiter (it then never looks free).
+    fn spin(&self) -> bool {
+        for _ in 0..SPIN_ROUNDS {
+            for _ in 0..SPIN_PAUSES {
+                std::hint::spin_loop();
+            }
+            if self.try_lock() {
+                return true;
+            }
+        }
+        false
     }
 
     /// Acquires the mutex if it is free (barging past queued waiters, as a
