@@ -55,7 +55,7 @@ const GLOBAL_QUEUE_INTERVAL: u32 = 61;
 /// Under load, timers are checked every this many ticks (and always when idle).
 const TIMER_CHECK_INTERVAL: u32 = 16;
 /// A fresh coroutine moves to another worker only if that one owns at least
-/// this many fewer live coroutines.
+/// this many (and at least an eighth) fewer live coroutines.
 const BALANCE_SLACK: usize = 4;
 /// How long an idle worker with spin credit waits for its inbox.
 const INBOX_SPIN: Duration = Duration::from_micros(10);
@@ -458,7 +458,10 @@ impl WorkerLocal {
             other += 1;
         }
         let theirs = workers[other].live.load(Ordering::Relaxed);
-        (theirs + BALANCE_SLACK <= mine).then(|| &workers[other])
+        // Relative slack too: under a mass spawn both workers grow together,
+        // and shuffling every other coroutine through an inbox only costs.
+        let slack = BALANCE_SLACK.max(mine / 8);
+        (theirs + slack <= mine).then(|| &workers[other])
     }
 
     /// Turns a fresh task into a started coroutine owned by this worker.
