@@ -9,6 +9,9 @@
 //! survives running out of file descriptors: on EMFILE/ENFILE it backs off 5 ms, doubling to
 //! 1 s (as Go's net/http does), instead of dying or spinning.
 
+#[path = "shared/mod.rs"]
+mod shared;
+
 use corio::net::{TcpListener, TcpStream};
 use std::io::{self, Read, Write};
 use std::time::Duration;
@@ -62,37 +65,9 @@ fn serve(listener: TcpListener) {
     }
 }
 
-fn raise_fd_limit() {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
 fn main() {
-    let mut addr = String::from("127.0.0.1:7000");
-    let mut workers = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--workers" => workers = args.next().and_then(|n| n.parse().ok()),
-            "--addr" => addr = args.next().unwrap_or(addr),
-            "-h" | "--help" => {
-                println!("usage: echo [ADDR] [--workers N]   (default 127.0.0.1:7000)");
-                return;
-            }
-            other if !other.starts_with('-') => addr = other.to_string(),
-            other => {
-                eprintln!("echo: unknown flag {other}; usage: echo [ADDR] [--workers N]");
-                std::process::exit(2);
-            }
-        }
-    }
-    raise_fd_limit();
+    let shared::cli::Args { addr, workers } = shared::cli::parse_args("echo");
+    shared::cli::raise_fd_limit();
     let mut builder = corio::Runtime::builder();
     if let Some(n) = workers {
         builder = builder.workers(n);

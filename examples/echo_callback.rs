@@ -12,6 +12,9 @@
 //! sends without reading is stopped by back-pressure: past 64 KiB of queued echo its connection
 //! is not read until the queue drains.
 
+#[path = "shared/mod.rs"]
+mod shared;
+
 use corio_reactor::{Context, Handler, ServerBuilder};
 use std::io;
 
@@ -32,37 +35,9 @@ impl Handler for Echo {
     }
 }
 
-fn raise_fd_limit() {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
 fn main() {
-    let mut addr = String::from("127.0.0.1:7000");
-    let mut workers = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--workers" => workers = args.next().and_then(|n| n.parse().ok()),
-            "--addr" => addr = args.next().unwrap_or(addr),
-            "-h" | "--help" => {
-                println!("usage: echo_callback [ADDR] [--workers N]   (default 127.0.0.1:7000)");
-                return;
-            }
-            other if !other.starts_with('-') => addr = other.to_string(),
-            other => {
-                eprintln!("echo_callback: unknown flag {other}; usage: echo_callback [ADDR] [--workers N]");
-                std::process::exit(2);
-            }
-        }
-    }
-    raise_fd_limit();
+    let shared::cli::Args { addr, workers } = shared::cli::parse_args("echo_callback");
+    shared::cli::raise_fd_limit();
     let mut builder = ServerBuilder::new().nodelay(true).read_buffer_size(16 * 1024);
     if let Some(n) = workers {
         builder = builder.loops(n);

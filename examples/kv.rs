@@ -28,99 +28,17 @@
 //! non-empty and contain no space. The store is shared by all connections; `MULTI`/`EXEC` is
 //! per connection state, and `STATS` a per-connection counter.
 
+#[path = "shared/mod.rs"]
+mod shared;
+
 use corio::net::{TcpListener, TcpStream};
-use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const MAX_LINE: usize = 64 * 1024;
 const BUF_SIZE: usize = 16 * 1024;
 
-// ---- The protocol: identical in examples/kv.rs and examples/kv_callback.rs ----
-
-type Map = HashMap<Vec<u8>, Vec<u8>>;
-
-/// The store, shared by all connections. A plain std `Mutex`, not a coroutine-aware one: it is
-/// held only for hash-map operations (one command, or one EXEC batch) and never across I/O or
-/// anything else that parks, so no coroutine is ever switched out while holding it, and a
-/// contended lock blocks its worker thread for well under a microsecond.
-type Store = Arc<Mutex<Map>>;
-
-/// A command on the store.
-enum Op<'a> {
-    Set(&'a [u8], &'a [u8]),
-    Get(&'a [u8]),
-    Del(&'a [u8]),
-    Stats,
-}
-
-enum Request<'a> {
-    Data(Op<'a>),
-    Multi,
-    Exec,
-    Discard,
-    Quit,
-}
-
-fn parse(line: &[u8]) -> Option<Request<'_>> {
-    let (word, arg) = match line.iter().position(|&b| b == b' ') {
-        Some(i) => (&line[..i], Some(&line[i + 1..])),
-        None => (line, None),
-    };
-    let key = |k: &[u8]| !k.is_empty() && !k.contains(&b' ');
-    Some(match (word, arg) {
-        (b"SET", Some(arg)) => {
-            let i = arg.iter().position(|&b| b == b' ')?;
-            if !key(&arg[..i]) {
-                return None;
-            }
-            Request::Data(Op::Set(&arg[..i], &arg[i + 1..]))
-        }
-        (b"GET", Some(k)) if key(k) => Request::Data(Op::Get(k)),
-        (b"DEL", Some(k)) if key(k) => Request::Data(Op::Del(k)),
-        (b"STATS", None) => Request::Data(Op::Stats),
-        (b"MULTI", None) => Request::Multi,
-        (b"EXEC", None) => Request::Exec,
-        (b"DISCARD", None) => Request::Discard,
-        (b"QUIT", None) => Request::Quit,
-        _ => return None,
-    })
-}
-
-/// Runs `op` on the locked store and appends its reply line to `out`.
-fn apply(map: &mut Map, op: Op<'_>, commands: u64, out: &mut Vec<u8>) {
-    match op {
-        Op::Set(k, v) => {
-            map.insert(k.to_vec(), v.to_vec());
-            out.extend_from_slice(b"OK\n");
-        }
-        Op::Get(k) => match map.get(k) {
-            Some(v) => {
-                out.extend_from_slice(b"VALUE ");
-                out.extend_from_slice(v);
-                out.push(b'\n');
-            }
-            None => out.extend_from_slice(b"NOT_FOUND\n"),
-        },
-        Op::Del(k) => {
-            out.extend_from_slice(if map.remove(k).is_some() { b"DELETED\n" } else { b"NOT_FOUND\n" })
-        }
-        Op::Stats => out.extend_from_slice(format!("COMMANDS {commands}\n").as_bytes()),
-    }
-}
-
-/// EXEC: runs the queued lines under one lock (atomically) and appends `RESULTS n` and their
-/// replies to `out`.
-fn exec(store: &Store, queued: &[Vec<u8>], commands: u64, out: &mut Vec<u8>) {
-    out.extend_from_slice(format!("RESULTS {}\n", queued.len()).as_bytes());
-    let mut map = store.lock().unwrap();
-    for line in queued {
-        if let Some(Request::Data(op)) = parse(line) {
-            apply(&mut map, op, commands, out);
-        }
-    }
-}
+// The protocol (parsing, the store) is shared: examples/shared/kv_protocol.rs.
+use shared::kv_protocol::{apply, exec, parse, Request, Store, MAX_LINE};
 
 // ---- The connection: blocking code, state in local variables ----
 
@@ -249,37 +167,9 @@ fn serve(listener: TcpListener, store: Store) {
     }
 }
 
-fn raise_fd_limit() {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
 fn main() {
-    let mut addr = String::from("127.0.0.1:7000");
-    let mut workers = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--workers" => workers = args.next().and_then(|n| n.parse().ok()),
-            "--addr" => addr = args.next().unwrap_or(addr),
-            "-h" | "--help" => {
-                println!("usage: kv [ADDR] [--workers N]   (default 127.0.0.1:7000)");
-                return;
-            }
-            other if !other.starts_with('-') => addr = other.to_string(),
-            other => {
-                eprintln!("kv: unknown flag {other}; usage: kv [ADDR] [--workers N]");
-                std::process::exit(2);
-            }
-        }
-    }
-    raise_fd_limit();
+    let shared::cli::Args { addr, workers } = shared::cli::parse_args("kv");
+    shared::cli::raise_fd_limit();
     let mut builder = corio::Runtime::builder();
     if let Some(n) = workers {
         builder = builder.workers(n);

@@ -2,7 +2,7 @@
 //! coroutine per connection) and examples/kv_callback.rs (corio-reactor event loops), each as a
 //! child process. The protocol is documented in examples/kv.rs.
 
-#[path = "common/kv.rs"]
+#[path = "common/servers.rs"]
 mod servers;
 
 use servers::{start, Client, Server};

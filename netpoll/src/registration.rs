@@ -72,12 +72,13 @@ impl<T: AsFd> Registration<T> {
         let fd = io.as_fd().as_raw_fd();
         let state = Arc::new(IoState::new(token));
         let key = poller.inner.slab.lock().insert(state.clone())?;
-        // SAFETY: `polling` requires the fd to be deleted from the poller before it is closed.
-        // `self` owns `io`; `close()` deletes `fd` and runs before `io` is dropped or handed
-        // out: in `Drop` (the field is dropped after `drop` returns) and in `into_inner` (which
-        // calls `close` first). `io` cannot be replaced or closed through `&self` (no `get_mut`)
-        // and the module documents that `as_fd` must be stable. If `add` fails, nothing was
-        // registered and `io` is dropped normally.
+        // The fd must be deleted from the poller before it is closed. `self` owns `io`;
+        // `close()` deletes `fd` and runs before `io` is dropped or handed out: in `Drop` (the
+        // field is dropped after `drop` returns) and in `into_inner` (which calls `close`
+        // first). `io` cannot be replaced or closed through `&self` (no `get_mut`) and the
+        // module documents that `as_fd` must be stable. If `add` fails, nothing was registered
+        // and `io` is dropped normally.
+        // SAFETY: by the above, `fd` stays open until it is deleted from the poller.
         let added = unsafe { add_edge_triggered(&poller.inner.poller, fd, key) };
         if let Err(e) = added {
             poller.inner.slab.lock().remove(key);

@@ -49,6 +49,7 @@ mod task;
 pub mod time;
 mod timer;
 mod worker;
+mod worker_shared;
 
 pub use coroutine::{spawn, yield_now};
 pub use join::{is_cancelled, JoinHandle, CANCELLED};

@@ -33,20 +33,18 @@
 //!   shutdown can unwind each one on this thread.
 
 use crate::context;
-use crate::idle::Sleeper;
 use crate::overflow::{self, RunningCoroutine};
 use crate::runtime::Shared;
 use crate::stack::StackCache;
 use crate::task::{Body, Suspend, Task};
 use crate::timer::TimerHeap;
+pub(crate) use crate::worker_shared::WorkerShared;
 use corio_netpoll::Events;
 use corosensei::{Coroutine, CoroutineResult};
-use crossbeam_deque::{Steal, Stealer, Worker};
-use parking_lot::Mutex;
+use crossbeam_deque::{Steal, Worker};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,72 +62,6 @@ const MAX_SPIN_CREDIT: u32 = 8;
 const SEARCH_PASSES: usize = 4;
 /// Coroutine ids are taken from the global counter in blocks of this size.
 const ID_BLOCK: u64 = 256;
-
-/// The part of a worker that other threads see.
-pub(crate) struct WorkerShared {
-    pub(crate) index: usize,
-    /// Started, unfinished coroutines owned by this worker (for placement).
-    live: AtomicUsize,
-    /// Set when the runtime is torn down: later inbox pushes are dropped.
-    closed: AtomicBool,
-    pub(crate) stealer: Stealer<Arc<Task>>,
-    inbox: Mutex<Vec<Arc<Task>>>,
-    inbox_pending: AtomicBool,
-    pub(crate) sleeper: Sleeper,
-}
-
-impl WorkerShared {
-    pub(crate) fn new(index: usize, stealer: Stealer<Arc<Task>>) -> io::Result<WorkerShared> {
-        Ok(WorkerShared {
-            index,
-            live: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-            stealer,
-            inbox: Mutex::new(Vec::new()),
-            inbox_pending: AtomicBool::new(false),
-            sleeper: Sleeper::new()?,
-        })
-    }
-
-    /// Hands a woken, started coroutine to this worker from another thread.
-    pub(crate) fn push_inbox(&self, task: Arc<Task>) {
-        {
-            let mut inbox = self.inbox.lock();
-            inbox.push(task);
-            self.inbox_pending.store(true, Ordering::Release);
-        }
-        self.sleeper.wake();
-        if self.closed.load(Ordering::SeqCst) {
-            // The runtime is gone (a handle outlived it): nobody will run this.
-            self.clear_inbox();
-        }
-    }
-
-    fn has_inbox(&self) -> bool {
-        self.inbox_pending.load(Ordering::Acquire)
-    }
-
-    fn drain_inbox(&self, into: &mut VecDeque<Arc<Task>>) {
-        if !self.has_inbox() {
-            return;
-        }
-        let mut inbox = self.inbox.lock();
-        self.inbox_pending.store(false, Ordering::Relaxed);
-        into.extend(inbox.drain(..));
-    }
-
-    /// Drops whatever is left in the inbox (runtime teardown, to break the
-    /// task -> runtime -> inbox -> task reference cycle).
-    pub(crate) fn close_and_clear_inbox(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        self.clear_inbox();
-    }
-
-    fn clear_inbox(&self) {
-        let stale = std::mem::take(&mut *self.inbox.lock());
-        drop(stale);
-    }
-}
 
 /// The part of a worker only its own thread touches.
 pub(crate) struct WorkerLocal {

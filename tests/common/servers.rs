@@ -1,6 +1,7 @@
 //! Helpers for the tests that run example servers (echo, echo_callback, kv, kv_callback) as
-//! child processes: start one on a free port, read its RSS, and a line client for the KV
-//! protocol. Included with `#[path = "common/kv.rs"] mod servers;`.
+//! child processes: start one on a free port, read its RSS and CPU time, the EMFILE scenario
+//! both echo servers must survive, and a line client for the KV protocol. Included with
+//! `#[path = "common/servers.rs"] mod servers;`.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -140,4 +141,46 @@ impl Client {
             Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{}: {e}", self.server),
         }
     }
+}
+
+/// Opens connections to `server` (started with a low fd limit) until it stops serving new ones
+/// (EMFILE in accept), checks that it backs off instead of spinning while stalled, then frees
+/// fds and checks that the stalled connection and a new one are served.
+pub fn accept_survives_emfile(server: &Server) {
+    use std::time::Instant;
+    let addr = server.addr;
+    let mut conns = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Open connections until the server stops serving new ones (EMFILE).
+    loop {
+        assert!(Instant::now() < deadline, "the server never ran out of fds");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        stream.write_all(b"x").unwrap();
+        let served = matches!(stream.read(&mut [0u8; 1]), Ok(1));
+        conns.push(stream);
+        if !served {
+            break;
+        }
+    }
+    // Stalled on EMFILE for a second: it must back off, not spin.
+    let ticks_before = server.cpu_ticks();
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks = server.cpu_ticks() - ticks_before;
+    assert!(ticks < 30, "the server burned {ticks} CPU ticks in 1 s while out of fds (spinning?)");
+    let logs = server.stderr.lock().iter().filter(|l| l.contains("accept")).count();
+    assert!(logs >= 1, "EMFILE was not reported: {:?}", server.stderr.lock());
+    assert!(logs < 50, "{logs} accept errors logged in ~1.3 s: no back-off");
+    // Free fds: the stalled connection (still in the backlog) gets served, and new ones too.
+    let stalled = conns.pop().unwrap();
+    conns.truncate(conns.len() / 2);
+    stalled.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut byte = [0u8; 1];
+    (&stalled).read_exact(&mut byte).expect("served after fds were freed");
+    assert_eq!(&byte, b"x");
+    let mut fresh = std::net::TcpStream::connect(addr).unwrap();
+    fresh.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    fresh.write_all(b"y").unwrap();
+    fresh.read_exact(&mut byte).unwrap();
+    assert_eq!(&byte, b"y");
 }

@@ -1,0 +1,87 @@
+//! `WorkerShared`: the part of a worker that other threads see.
+//!
+//! - its *stealer*, through which idle workers take its not-yet-started coroutines;
+//! - its *inbox*, where other threads put its started coroutines that they woke (and fresh
+//!   ones that placement hands it); the owner drains it on every tick;
+//! - its *sleeper*, the netpoll `Poller` it sleeps in and is woken through;
+//! - its count of live coroutines, read by other workers' placement.
+//!
+//! Invariants: a push to the inbox is followed by a wake of the sleeper (token semantics, so
+//! a worker that is about to sleep does not miss it), and `inbox_pending` is only changed
+//! under the inbox lock. After the runtime is torn down (`closed`), pushes drop what they
+//! pushed instead of leaving it in a queue nobody drains.
+
+use crate::idle::Sleeper;
+use crate::task::Task;
+use crossbeam_deque::Stealer;
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The part of a worker that other threads see.
+pub(crate) struct WorkerShared {
+    pub(crate) index: usize,
+    /// Started, unfinished coroutines owned by this worker (for placement).
+    pub(crate) live: AtomicUsize,
+    /// Set when the runtime is torn down: later inbox pushes are dropped.
+    closed: AtomicBool,
+    pub(crate) stealer: Stealer<Arc<Task>>,
+    inbox: Mutex<Vec<Arc<Task>>>,
+    inbox_pending: AtomicBool,
+    pub(crate) sleeper: Sleeper,
+}
+
+impl WorkerShared {
+    pub(crate) fn new(index: usize, stealer: Stealer<Arc<Task>>) -> io::Result<WorkerShared> {
+        Ok(WorkerShared {
+            index,
+            live: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            stealer,
+            inbox: Mutex::new(Vec::new()),
+            inbox_pending: AtomicBool::new(false),
+            sleeper: Sleeper::new()?,
+        })
+    }
+
+    /// Hands a woken, started coroutine to this worker from another thread.
+    pub(crate) fn push_inbox(&self, task: Arc<Task>) {
+        {
+            let mut inbox = self.inbox.lock();
+            inbox.push(task);
+            self.inbox_pending.store(true, Ordering::Release);
+        }
+        self.sleeper.wake();
+        if self.closed.load(Ordering::SeqCst) {
+            // The runtime is gone (a handle outlived it): nobody will run this.
+            self.clear_inbox();
+        }
+    }
+
+    pub(crate) fn has_inbox(&self) -> bool {
+        self.inbox_pending.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn drain_inbox(&self, into: &mut VecDeque<Arc<Task>>) {
+        if !self.has_inbox() {
+            return;
+        }
+        let mut inbox = self.inbox.lock();
+        self.inbox_pending.store(false, Ordering::Relaxed);
+        into.extend(inbox.drain(..));
+    }
+
+    /// Drops whatever is left in the inbox (runtime teardown, to break the
+    /// task -> runtime -> inbox -> task reference cycle).
+    pub(crate) fn close_and_clear_inbox(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.clear_inbox();
+    }
+
+    fn clear_inbox(&self) {
+        let stale = std::mem::take(&mut *self.inbox.lock());
+        drop(stale);
+    }
+}
