@@ -19,7 +19,7 @@
 #                       (default "100x64 1000x64 10x16384 idle:10000")
 #   --only a,b          run only these server names
 #   --ref NAME          reference server for the ratios (default callback)
-#   --out DIR           output directory (default benches/results/echo-DATE)
+#   --out DIR           output directory (default docs/bench/echo-DATE, beside the published run)
 #   --port P            first TCP port (default 7400; each run takes the next port so TIME_WAIT
 #                       sockets of one run never collide with the next)
 #   --no-build          use the binaries already built
@@ -152,7 +152,7 @@ done
 for note in "${NOTES[@]}"; do echo "$note"; done
 [ ${#NAMES[@]} -gt 0 ] || die "no server to run"
 
-[ -n "$OUT" ] || OUT="$BENCHES/results/echo-$(date +%Y%m%d-%H%M%S)"
+[ -n "$OUT" ] || OUT="$ROOT/docs/bench/echo-$(date +%Y-%m-%d)"
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 LOG="$OUT/run.log"
