@@ -10,6 +10,7 @@
 //!
 //! ```text
 //!  lock, fast path:    0 ──CAS──▶ LOCKED                         (one atomic, no lock)
+//!  lock, spin:         4 bursts of 30 spin hints, each followed by try_lock (barging)
 //!  unlock, fast path:  LOCKED ──CAS──▶ 0
 //!  lock, slow path (queue lock held):
 //!      !LOCKED ──CAS──▶ LOCKED            (barging: allowed in normal mode)
