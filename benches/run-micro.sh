@@ -3,6 +3,8 @@
 # between plain threads for the channel figures). corio's `handoff` is park/unpark
 # through a one-value slot, `chan_handoff` is over unbuffered corio channels;
 # both are compared with Go's `handoff`, over unbuffered channels.
+# corio also runs with mimalloc as its global allocator (`corio + mimalloc`), which
+# separates the runtime's cost from glibc malloc's cross-thread frees.
 # All interleaved over R rounds;
 # prints the median of each measurement and corio's ratio to Go (lower is
 # better for every unit here: ns, s, ms, KiB).
@@ -23,7 +25,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "usage: $0 [--rounds N] [--scale K] [--workers N]" >&2; exit 2 ;;
   esac
 done
-cargo build --release -p corio-benches --bin micro_corio --bin micro_crossbeam >&2
+cargo build --release -p corio-benches --bin micro_corio --bin micro_corio_mimalloc --bin micro_crossbeam >&2
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 go=/usr/lib/go-1.19/bin/go
 gobin=""
@@ -37,6 +39,7 @@ out=$(mktemp)
 for r in $(seq 1 "$rounds"); do
   echo "round $r/$rounds" >&2
   "$target/release/micro_corio" --workers "$workers" --scale "$scale" >>"$out"
+  "$target/release/micro_corio_mimalloc" --workers "$workers" --scale "$scale" >>"$out"
   [[ -n $gobin ]] && GOMAXPROCS=$workers "$gobin" -workers "$workers" -scale "$scale" >>"$out"
   "$target/release/micro_crossbeam" --scale "$scale" >>"$out"
 done
@@ -49,16 +52,16 @@ for line in open(sys.argv[1]):
     who, name, value, unit = parts[0], parts[1], float(parts[2]), parts[3]
     vals[(who, name)].append(value); units[name] = unit
 names = sorted({n for (_, n) in vals}, key=lambda n: list(units).index(n))
-print("| measurement | unit | corio | Go | corio / Go | crossbeam (threads) |")
-print("|---|---|---|---|---|---|")
+print("| measurement | unit | corio | Go | corio / Go | corio + mimalloc | crossbeam (threads) |")
+print("|---|---|---|---|---|---|---|")
 for n in names:
     med = lambda who: statistics.median(vals[(who, n)]) if (who, n) in vals else None
-    c, g, x = med("corio"), med("go"), med("crossbeam")
+    c, g, x, m = med("corio"), med("go"), med("crossbeam"), med("corio-mimalloc")
     if n == "chan_handoff" and g is None and ("go", "handoff") in vals:
         g = statistics.median(vals[("go", "handoff")])  # Go's hand-off is over channels
     fmt = lambda v: "-" if v is None else f"{v:,.2f}"
     ratio = f"{c / g:.2f}" if c is not None and g else "-"
-    print(f"| {n} | {units[n]} | {fmt(c)} | {fmt(g)} | {ratio} | {fmt(x)} |")
+    print(f"| {n} | {units[n]} | {fmt(c)} | {fmt(g)} | {ratio} | {fmt(m)} | {fmt(x)} |")
 print(f"\nmedians of {len(next(iter(vals.values())))} rounds")
 PY
 rm -f "$out"
