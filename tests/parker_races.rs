@@ -4,29 +4,14 @@
 //! runtime asserts a queued coroutine is never found parked), or a coroutine
 //! observing a different OS thread after a park.
 
+mod common;
+
+use common::within;
 use corio::coroutine::{self, Coroutine};
-use corio::Runtime;
 use proptest::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
-
-/// Runs `f` on a fresh runtime of `workers` threads; fails with `what` if it
-/// does not finish within `limit` (a lost wake-up shows up as a hang).
-fn within<T: Send + 'static>(
-    workers: usize,
-    limit: Duration,
-    what: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = Runtime::builder().workers(workers).build().unwrap();
-        let value = runtime.block_on(f);
-        tx.send(value).ok();
-    });
-    rx.recv_timeout(limit).unwrap_or_else(|_| panic!("hung for {limit:?}: {what}"))
-}
 
 /// Joins a plain thread from a coroutine without blocking the worker thread
 /// (`std::thread::JoinHandle::join` would stall every coroutine of the worker).

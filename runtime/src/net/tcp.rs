@@ -214,33 +214,6 @@ impl TcpStream {
         self.source.get_ref().nodelay()
     }
 
-    /// Read timeout (`None`: wait forever). A read that times out fails with
-    /// `TimedOut`, and the connection stays usable.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Read, timeout)
-    }
-
-    /// Write timeout, as [`set_read_timeout`](Self::set_read_timeout).
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Write, timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.read_timeout())
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.write_timeout())
-    }
-
-    /// With `true`, reads and writes return `WouldBlock` instead of parking.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
     /// Reads without consuming, waiting for data like `read`.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.source.do_io(Direction::Read, |s| s.peek(buf))
@@ -372,5 +345,44 @@ macro_rules! impl_fd_traits {
 }
 pub(crate) use impl_fd_traits;
 
+/// `set_read_timeout`, `set_write_timeout`, `read_timeout`, `write_timeout` and
+/// `set_nonblocking` for a socket type with an `IoSource` in `self.source`,
+/// with std's names and contracts (a zero timeout is `InvalidInput`).
+macro_rules! impl_timeouts {
+    ($type:ty) => {
+        impl $type {
+            /// Read timeout (`None`: wait forever). An operation that times out
+            /// fails with `ErrorKind::TimedOut` (std on Unix says `WouldBlock`),
+            /// and the socket stays usable.
+            pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.source.set_timeout(corio_netpoll::Direction::Read, timeout)
+            }
+
+            /// Write timeout, as [`set_read_timeout`](Self::set_read_timeout).
+            pub fn set_write_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.source.set_timeout(corio_netpoll::Direction::Write, timeout)
+            }
+
+            /// The read timeout.
+            pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.source.read_timeout())
+            }
+
+            /// The write timeout.
+            pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.source.write_timeout())
+            }
+
+            /// With `true`, operations return `WouldBlock` instead of parking.
+            pub fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+                self.source.set_nonblocking(nonblocking);
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use impl_timeouts;
+
 impl_fd_traits!(TcpStream, net::TcpStream, TcpStream::from_nonblocking);
+impl_timeouts!(TcpStream);
 impl_fd_traits!(TcpListener, net::TcpListener, |l| TcpListener { source: IoSource::new(l) });

@@ -2,13 +2,12 @@
 //! socket is not ready. Timeouts report `TimedOut` (see `tcp` for why).
 
 use super::source::IoSource;
-use super::tcp::{each_addr, impl_fd_traits};
+use super::tcp::{each_addr, impl_fd_traits, impl_timeouts};
 use corio_netpoll::Direction;
 use std::fmt;
 use std::io;
 use std::net::{self, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
-use std::time::Duration;
 
 /// A UDP socket.
 pub struct UdpSocket {
@@ -73,32 +72,6 @@ impl UdpSocket {
         self.source.get_ref().peer_addr()
     }
 
-    /// Read timeout; a timed-out receive fails with `TimedOut`.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Read, timeout)
-    }
-
-    /// Write timeout.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Write, timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.read_timeout())
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.write_timeout())
-    }
-
-    /// With `true`, operations return `WouldBlock` instead of parking.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
     /// SO_BROADCAST.
     pub fn set_broadcast(&self, broadcast: bool) -> io::Result<()> {
         self.source.get_ref().set_broadcast(broadcast)
@@ -132,3 +105,4 @@ impl fmt::Debug for UdpSocket {
 }
 
 impl_fd_traits!(UdpSocket, net::UdpSocket, UdpSocket::from_nonblocking);
+impl_timeouts!(UdpSocket);

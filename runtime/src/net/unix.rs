@@ -2,7 +2,7 @@
 //! `UnixStream`, parking the coroutine while the socket is not ready.
 
 use super::source::IoSource;
-use super::tcp::impl_fd_traits;
+use super::tcp::{impl_fd_traits, impl_timeouts};
 use corio_netpoll::Direction;
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -10,7 +10,6 @@ use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
 use std::os::unix::net::{self, SocketAddr};
 use std::path::Path;
-use std::time::Duration;
 
 /// A Unix domain socket server.
 pub struct UnixListener {
@@ -96,22 +95,6 @@ impl UnixStream {
         self.source.get_ref().shutdown(how)
     }
 
-    /// Read timeout; a timed-out read fails with `TimedOut`.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Read, timeout)
-    }
-
-    /// Write timeout.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Write, timeout)
-    }
-
-    /// With `true`, reads and writes return `WouldBlock` instead of parking.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
     /// A second handle to the same stream, with the same timeouts.
     pub fn try_clone(&self) -> io::Result<UnixStream> {
         let clone = UnixStream::from_nonblocking(self.source.get_ref().try_clone()?);
@@ -160,4 +143,5 @@ impl fmt::Debug for UnixStream {
 }
 
 impl_fd_traits!(UnixStream, net::UnixStream, UnixStream::from_nonblocking);
+impl_timeouts!(UnixStream);
 impl_fd_traits!(UnixListener, net::UnixListener, UnixListener::from_nonblocking);
