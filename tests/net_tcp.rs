@@ -317,3 +317,106 @@ fn data_and_eof_arriving_together_are_both_read_never_a_hang() {
         }
     });
 }
+
+/// A connected pair: a corio stream (the side under test) and a std peer
+/// driven by a plain thread.
+fn stream_pair() -> (TcpStream, std::net::TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    (stream, peer)
+}
+
+/// One scripted action of the peer.
+type PeerStep = Box<dyn FnOnce(&mut std::net::TcpStream) + Send>;
+
+/// Runs `peer` on a plain thread: it waits for a go-ahead on `go` before each step, and
+/// reports each step done on `done` (corio channels work from threads too).
+fn scripted_peer(
+    mut peer: std::net::TcpStream,
+    steps: Vec<PeerStep>,
+) -> (corio::chan::Sender<()>, corio::chan::Receiver<()>) {
+    let (go_tx, go_rx) = corio::chan::unbounded::<()>();
+    let (done_tx, done_rx) = corio::chan::unbounded::<()>();
+    std::thread::spawn(move || {
+        for step in steps {
+            if go_rx.recv().is_err() {
+                return;
+            }
+            step(&mut peer);
+            done_tx.send(()).ok();
+        }
+        let _ = go_rx.recv(); // keep the connection open until the test ends
+    });
+    (go_tx, done_rx)
+}
+
+#[test]
+fn a_peek_or_vectored_read_after_a_short_read_does_not_strand_buffered_data() {
+    // After a short read corio may skip the next recv and wait for an edge;
+    // a peek or vectored read in between consumes that edge without (all)
+    // the data, so the following read must go to the socket, not wait.
+    within(1, Duration::from_secs(30), "peek/vectored after a short read", || {
+        for use_peek in [true, false] {
+            let (mut stream, peer) = stream_pair();
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let (go, done) = scripted_peer(
+                peer,
+                vec![
+                    Box::new(|p| p.write_all(b"a").unwrap()),
+                    Box::new(|p| p.write_all(b"bcdefgh").unwrap()),
+                ],
+            );
+            let mut buf = [0u8; 64];
+            go.send(()).unwrap();
+            assert_eq!(stream.read(&mut buf).unwrap(), 1, "a short read");
+            done.recv().unwrap();
+            go.send(()).unwrap();
+            if use_peek {
+                assert!(stream.peek(&mut buf).unwrap() >= 1);
+            } else {
+                let mut small = [0u8; 2];
+                assert_eq!(stream.read_vectored(&mut [std::io::IoSliceMut::new(&mut small)]).unwrap(), 2);
+            }
+            done.recv().unwrap();
+            let n = stream.read(&mut buf).expect("buffered data is read, not waited for");
+            assert!(n >= 1);
+        }
+    });
+}
+
+#[test]
+fn a_short_read_at_the_urgent_mark_does_not_strand_the_rest() {
+    // Linux ends a read at TCP's urgent mark with data still queued; netpoll
+    // records EPOLLPRI so the next read goes to the socket.
+    within(1, Duration::from_secs(30), "urgent data", || {
+        use std::os::fd::AsRawFd;
+        let (mut stream, peer) = stream_pair();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (go, done) = scripted_peer(
+            peer,
+            vec![
+                Box::new(|p| p.write_all(b"0").unwrap()),
+                Box::new(|p| {
+                    p.write_all(b"hello").unwrap();
+                    // SAFETY: sends one byte from a live buffer on an open socket.
+                    let sent = unsafe { libc::send(p.as_raw_fd(), b"X".as_ptr().cast(), 1, libc::MSG_OOB) };
+                    assert_eq!(sent, 1);
+                    p.write_all(b"world").unwrap();
+                }),
+            ],
+        );
+        let mut buf = [0u8; 64];
+        go.send(()).unwrap();
+        assert_eq!(stream.read(&mut buf).unwrap(), 1);
+        done.recv().unwrap();
+        go.send(()).unwrap();
+        done.recv().unwrap();
+        let mut got = Vec::new();
+        while got.len() < 10 {
+            let n = stream.read(&mut buf).expect("data after the urgent mark is read, not waited for");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"helloworld");
+    });
+}

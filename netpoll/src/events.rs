@@ -47,10 +47,11 @@ impl Events {
             let flags = ev.events as libc::c_int;
             let key = ev.u64 as usize;
             let failed = flags & (libc::EPOLLHUP | libc::EPOLLERR) != 0;
-            let read_closed = failed || flags & libc::EPOLLRDHUP != 0;
-            let readable = read_closed || flags & (libc::EPOLLIN | libc::EPOLLPRI) != 0;
+            let urgent = flags & libc::EPOLLPRI != 0;
+            let closed_or_urgent = failed || urgent || flags & libc::EPOLLRDHUP != 0;
+            let readable = closed_or_urgent || flags & libc::EPOLLIN != 0;
             let writable = failed || flags & libc::EPOLLOUT != 0;
-            RawEvent { key, readable, writable, read_closed }
+            RawEvent { key, readable, writable, closed_or_urgent }
         })
     }
 }
@@ -66,8 +67,12 @@ pub struct RawEvent {
     pub readable: bool,
     /// Writable, or hang-up or error.
     pub writable: bool,
-    /// The peer closed its write half (EPOLLRDHUP), or hang-up or error.
-    pub read_closed: bool,
+    /// The peer closed its write half (EPOLLRDHUP), hung up or failed
+    /// (EPOLLHUP, EPOLLERR), or sent urgent data (EPOLLPRI). After any of
+    /// these a short read no longer proves the receive buffer drained: a
+    /// pending EOF raises no further edge, and Linux stops a read at the
+    /// urgent mark with data still queued.
+    pub closed_or_urgent: bool,
 }
 
 impl Default for Events {

@@ -250,8 +250,8 @@ impl Poller {
             let slab = inner.slab.lock();
             for ev in events.iter() {
                 if let Some(state) = slab.get(ev.key) {
-                    if ev.read_closed {
-                        state.set_read_closed();
+                    if ev.closed_or_urgent {
+                        state.set_closed_or_urgent();
                     }
                     hits.push((state.clone(), ev.readable, ev.writable));
                 }

@@ -151,12 +151,14 @@ impl<T: AsFd> Registration<T> {
         self.state.has_waiter(dir)
     }
 
-    /// Has an event reported that the peer closed its write half (or a
-    /// hang-up or error)? Sticky. A stream reader that drained the socket
-    /// and would wait for the next edge reads instead when this is set: the
-    /// EOF is pending and no further edge will announce it.
-    pub fn is_read_closed(&self) -> bool {
-        self.state.is_read_closed()
+    /// Has an event reported that the peer closed its write half, a hang-up
+    /// or an error, or urgent (out-of-band) data? Sticky. A stream reader that
+    /// saw a short read may skip the `recv` that would fail with EAGAIN and
+    /// wait for the next edge instead, but only while this is false: a
+    /// pending EOF raises no further edge, and Linux ends a read at the
+    /// urgent mark with data still queued.
+    pub fn peer_closed_or_urgent(&self) -> bool {
+        self.state.is_closed_or_urgent()
     }
 
     /// Has [`close`](Self::close) run?
@@ -203,7 +205,7 @@ impl<T: AsFd + std::fmt::Debug> std::fmt::Debug for Registration<T> {
 /// Registers `fd` once for read, write and peer-close (`EPOLLRDHUP`),
 /// edge-triggered, under `key`. Done with `epoll_ctl` directly because
 /// `polling`'s `Event` cannot express `EPOLLRDHUP`, which the runtime needs to
-/// tell "drained" from "drained and closed" (see `Registration::is_read_closed`).
+/// tell "drained" from "drained and closed" (see `Registration::peer_closed_or_urgent`).
 /// Deletion still goes through `polling`.
 ///
 /// # Safety

@@ -104,11 +104,12 @@ impl Wakers {
 pub(crate) struct IoState {
     inner: Mutex<Inner>,
     token: usize,
-    /// Sticky: an event reported that the peer closed its write half, or a
-    /// hang-up or error (EPOLLRDHUP/EPOLLHUP/EPOLLERR). A reader that has
-    /// drained the data must not wait for another edge then: EOF or the
-    /// error is already there to be read, and no further edge will come.
-    read_closed: AtomicBool,
+    /// Sticky: an event reported that the peer closed its write half, a
+    /// hang-up or error (EPOLLRDHUP/EPOLLHUP/EPOLLERR), or urgent data
+    /// (EPOLLPRI). A reader that saw a short read must not wait for another
+    /// edge then: an EOF, an error or data past the urgent mark may be there
+    /// to read, and no further edge will announce it.
+    closed_or_urgent: AtomicBool,
 }
 
 impl IoState {
@@ -116,7 +117,7 @@ impl IoState {
         IoState {
             inner: Mutex::new(Inner { read: Slot::Empty, write: Slot::Empty, closed: false }),
             token,
-            read_closed: AtomicBool::new(false),
+            closed_or_urgent: AtomicBool::new(false),
         }
     }
 
@@ -184,14 +185,14 @@ impl IoState {
 
     /// Record a readiness event. Returns `None` if the registration is closed (event dropped),
     /// else the wakers to wake once the lock is released.
-    /// Records that the peer closed its side (see `read_closed`); called by
-    /// dispatch before `set_ready`, so a woken reader sees it.
-    pub(crate) fn set_read_closed(&self) {
-        self.read_closed.store(true, Ordering::Release);
+    /// Records a peer close or urgent data (see `closed_or_urgent`); called
+    /// by dispatch before `set_ready`, so a woken reader sees it.
+    pub(crate) fn set_closed_or_urgent(&self) {
+        self.closed_or_urgent.store(true, Ordering::Release);
     }
 
-    pub(crate) fn is_read_closed(&self) -> bool {
-        self.read_closed.load(Ordering::Acquire)
+    pub(crate) fn is_closed_or_urgent(&self) -> bool {
+        self.closed_or_urgent.load(Ordering::Acquire)
     }
 
     pub(crate) fn set_ready(&self, readable: bool, writable: bool) -> Option<Wakers> {

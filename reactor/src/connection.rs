@@ -18,9 +18,10 @@
 //!
 //! A short read ends the loop (Netty's and tokio's shortcut: the kernel buffer was drained, and
 //! new data will raise a new edge), saving the `read(2)` that would fail with `EAGAIN`, unless
-//! netpoll has seen the peer close (`Registration::is_read_closed`, from `EPOLLRDHUP`): a FIN
-//! that arrived together with the data raises no further edge, so then the loop reads on until
-//! it sees the EOF.
+//! netpoll has seen the peer close or urgent data (`Registration::peer_closed_or_urgent`, from
+//! `EPOLLRDHUP`/`EPOLLPRI`): a FIN that arrived together with the data raises no further edge,
+//! and Linux ends a read at the urgent mark with data still queued, so then the loop reads on
+//! until `EAGAIN`.
 //!
 //! # Back-pressure (Netty's writability and autoRead)
 //!
@@ -154,7 +155,7 @@ impl Connection {
             if self.state.closing || self.state.paused {
                 return Ok(Step::Wait);
             }
-            if n < buf.len() && !self.reg.is_read_closed() {
+            if n < buf.len() && !self.reg.peer_closed_or_urgent() {
                 return Ok(Step::Wait); // drained; the next arrival raises a new edge
             }
         }

@@ -24,6 +24,8 @@
 //! - netpoll allows one waiter per direction; `IoLock`s serialise the waiters
 //!   of one direction (several coroutines may read one `&TcpStream`, as
 //!   std allows), like Go's `fdMutex`. The lock is taken only on the slow path.
+//! - A waiter that gives up on the lock (timeout) passes a wake-up it may
+//!   have received on to the next waiter.
 //! - Timeouts are deadlines: a read with a 5 s timeout that is woken twice by
 //!   partial data still fails after 5 s in all. A timed-out wait cancels its
 //!   waker, so a late event wakes nobody.
@@ -61,10 +63,16 @@ pub(crate) struct IoSource<T: AsFd> {
     write_timeout: AtomicU64,
     /// `set_nonblocking(true)` by the user: report `WouldBlock` instead of waiting.
     user_nonblocking: AtomicBool,
-    /// The last stream read returned less than asked: the socket's receive
-    /// buffer is (very likely) empty, so the next read waits for a readiness
-    /// edge first instead of paying for a `recv` that fails with EAGAIN.
-    read_drained: AtomicBool,
+    /// Read operations started so far (any kind: read, peek, vectored, from
+    /// any coroutine or thread).
+    read_ops: AtomicU64,
+    /// The `read_ops` number of the last read that came back short (0: none).
+    /// If it is still the latest read operation, the receive buffer is
+    /// drained, so the next read waits for a readiness edge first instead of
+    /// paying for a `recv` that fails with EAGAIN. Any other read operation
+    /// in between (a peek, a vectored read, a second reader) may have
+    /// consumed the slot's Ready without the data, so it voids this.
+    drained_by_op: AtomicU64,
     read_lock: IoLock,
     write_lock: IoLock,
 }
@@ -78,7 +86,8 @@ impl<T: AsFd> IoSource<T> {
             read_timeout: AtomicU64::new(0),
             write_timeout: AtomicU64::new(0),
             user_nonblocking: AtomicBool::new(false),
-            read_drained: AtomicBool::new(false),
+            read_ops: AtomicU64::new(0),
+            drained_by_op: AtomicU64::new(0),
             read_lock: IoLock::new(),
             write_lock: IoLock::new(),
         }
@@ -103,6 +112,9 @@ impl<T: AsFd> IoSource<T> {
     /// readiness in between, until the direction's timeout (if any) expires.
     pub(crate) fn do_io<R>(&self, dir: Direction, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         let deadline = self.timeout(dir).and_then(|t| Instant::now().checked_add(t));
+        if dir == Direction::Read {
+            self.read_ops.fetch_add(1, Ordering::AcqRel); // voids `drained_by_op`
+        }
         self.do_io_until(dir, deadline, op)
     }
 
@@ -113,18 +125,25 @@ impl<T: AsFd> IoSource<T> {
     /// failing `recv` per message, half the read syscalls of a ping-pong
     /// server. It cannot miss data: bytes that arrived after the short read
     /// raised an edge that the netpoll slot remembers as Ready, so the wait
-    /// returns at once. The one thing that raises no further edge is an EOF
-    /// (or reset) that arrived together with the data: netpoll registers for
-    /// EPOLLRDHUP and remembers it, and then the read goes ahead. (Only in a
-    /// coroutine whose socket is registered; a plain thread just reads.)
+    /// returns at once. What raises no further edge: an EOF (or reset) that
+    /// arrived together with the data, and data behind TCP's urgent mark
+    /// (Linux ends a read there); netpoll remembers EPOLLRDHUP and EPOLLPRI,
+    /// and then the read goes ahead. Only the latest read operation's short
+    /// result counts (see `drained_by_op`). Used for TCP streams only: a
+    /// Unix stream read also stops early at a message carrying file
+    /// descriptors, with data still queued. (Only in a coroutine whose socket
+    /// is registered; a plain thread just reads.)
     pub(crate) fn read_stream(
         &self,
         len: usize,
         op: impl FnMut(&T) -> io::Result<usize>,
     ) -> io::Result<usize> {
         let deadline = self.timeout(Direction::Read).and_then(|t| Instant::now().checked_add(t));
-        if self.read_drained.swap(false, Ordering::Relaxed)
-            && self.registration.get().is_some_and(|r| !r.is_read_closed())
+        let previous = self.read_ops.fetch_add(1, Ordering::AcqRel);
+        let me = previous + 1;
+        if previous != 0
+            && self.drained_by_op.load(Ordering::Acquire) == previous
+            && self.registration.get().is_some_and(|r| !r.peer_closed_or_urgent())
             && context::in_coroutine()
             && !self.user_nonblocking.load(Ordering::Relaxed)
         {
@@ -132,7 +151,7 @@ impl<T: AsFd> IoSource<T> {
         }
         let n = self.do_io_until(Direction::Read, deadline, op)?;
         if n > 0 && n < len {
-            self.read_drained.store(true, Ordering::Relaxed);
+            self.drained_by_op.store(me, Ordering::Release);
         }
         Ok(n)
     }
@@ -347,7 +366,7 @@ impl IoLock {
         let me = coroutine::current();
         loop {
             if context::cancelling() {
-                self.queue.lock().retain(|c| c.id() != me.id());
+                self.withdraw(&me);
                 return Err(shutting_down());
             }
             {
@@ -362,12 +381,31 @@ impl IoLock {
             }
             match deadline {
                 Some(deadline) if Instant::now() >= deadline => {
-                    self.queue.lock().retain(|c| c.id() != me.id());
+                    self.withdraw(&me);
                     return Err(timed_out());
                 }
                 Some(deadline) => coroutine::park_until(deadline, WaitReason::Io),
                 None => coroutine::park_for(WaitReason::Io),
             }
+        }
+    }
+
+    /// Leaves the queue without the lock (timeout, shutdown). An unlock may
+    /// have just unparked us as the head: if the lock is free now, pass that
+    /// wake-up on to the new head, or it would wait for an unlock that
+    /// already happened.
+    fn withdraw(&self, me: &Coroutine) {
+        let next = {
+            let mut queue = self.queue.lock();
+            queue.retain(|c| c.id() != me.id());
+            if self.locked.load(Ordering::Acquire) {
+                None
+            } else {
+                queue.front().cloned()
+            }
+        };
+        if let Some(next) = next {
+            next.unpark();
         }
     }
 }

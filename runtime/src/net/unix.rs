@@ -104,9 +104,10 @@ impl UnixStream {
 }
 
 impl Read for &UnixStream {
+    /// (No short-read shortcut here, unlike TCP: a Unix stream read also
+    /// stops at a message that carries file descriptors, with data queued.)
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = buf.len();
-        self.source.read_stream(len, |mut s| s.read(buf))
+        self.source.do_io(Direction::Read, |mut s| s.read(buf))
     }
 }
 
