@@ -284,11 +284,13 @@ impl WorkerLocal {
 
     fn fire_timers(&self) -> usize {
         let mut timers = self.timers.borrow_mut();
-        if timers.next_deadline().is_none_or(|d| d > Instant::now()) {
+        let Some(first) = timers.next_deadline() else { return 0 };
+        let now = Instant::now();
+        if first > now {
             return 0;
         }
         let mut woken = Vec::new();
-        timers.fire_expired(Instant::now(), |task| woken.push(task));
+        timers.fire_expired(now, |task| woken.push(task));
         drop(timers);
         let fired = woken.len();
         for task in woken {
