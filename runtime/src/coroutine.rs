@@ -96,6 +96,21 @@ impl Coroutine {
         }
     }
 
+    /// Will this coroutine never return from its current wait normally? True
+    /// once it is being unwound, and for every coroutine of a runtime whose
+    /// shutdown has begun (a parked one is only ever resumed to be unwound).
+    /// Primitives never hand a value, a lock or a permit to such a waiter:
+    /// it would be lost with it. Always false for a plain thread.
+    #[allow(dead_code)] // its users (sync, chan) land next
+    pub(crate) fn is_doomed(&self) -> bool {
+        match &self.inner {
+            Inner::Task(task) => {
+                task.is_cancelling() || task.owner.get().is_some_and(|owner| owner.is_shutting_down())
+            }
+            Inner::Thread { .. } => false,
+        }
+    }
+
     /// What the coroutine is parked on, if it is parked (for diagnostics).
     pub fn wait_reason(&self) -> WaitReason {
         match &self.inner {

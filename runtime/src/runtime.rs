@@ -199,6 +199,9 @@ impl Drop for Runtime {
             );
             return;
         }
+        for worker in self.shared.workers.iter() {
+            worker.begin_shutdown();
+        }
         self.shared.shutdown.store(true, Ordering::Release);
         for worker in self.shared.workers.iter() {
             worker.sleeper.wake();

@@ -27,6 +27,9 @@ pub(crate) struct WorkerShared {
     pub(crate) live: AtomicUsize,
     /// Set when the runtime is torn down: later inbox pushes are dropped.
     closed: AtomicBool,
+    /// Set when the runtime's shutdown begins: a parked coroutine of this
+    /// worker will never run again except to be unwound.
+    shutting_down: AtomicBool,
     pub(crate) stealer: Stealer<Arc<Task>>,
     inbox: Mutex<Vec<Arc<Task>>>,
     inbox_pending: AtomicBool,
@@ -39,6 +42,7 @@ impl WorkerShared {
             index,
             live: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
             stealer,
             inbox: Mutex::new(Vec::new()),
             inbox_pending: AtomicBool::new(false),
@@ -58,6 +62,16 @@ impl WorkerShared {
             // The runtime is gone (a handle outlived it): nobody will run this.
             self.clear_inbox();
         }
+    }
+
+    /// Marks the start of the runtime's shutdown (before any unwind).
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// Has this worker's runtime begun to shut down?
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     pub(crate) fn has_inbox(&self) -> bool {

@@ -1,6 +1,11 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code)]
 
+#[path = "../../runtime/tests/common/child.rs"]
+mod child;
+#[allow(unused_imports)] // not every test binary runs a child
+pub use child::run_in_child;
+
 use std::sync::mpsc;
 use std::time::Duration;
 
