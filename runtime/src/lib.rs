@@ -33,6 +33,7 @@
 //! stack-overflow report), `join` (JoinHandle), `context` (thread-locals),
 //! `chaos` (race-window widening in debug builds).
 
+mod cancel;
 pub mod chan;
 mod chaos;
 mod context;
@@ -51,6 +52,7 @@ mod timer;
 mod worker;
 mod worker_shared;
 
+pub use cancel::is_cancelled_error;
 pub use coroutine::{spawn, yield_now};
 pub use join::{is_cancelled, JoinHandle, CANCELLED};
 pub use runtime::{run, Builder as RuntimeBuilder, Runtime, DEFAULT_STACK_SIZE};

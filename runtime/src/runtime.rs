@@ -38,6 +38,7 @@ use std::thread;
 pub const DEFAULT_STACK_SIZE: usize = 64 << 10;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Reserves `count` consecutive coroutine ids; returns the first.
 pub(crate) fn reserve_ids(count: u64) -> u64 {
@@ -46,6 +47,10 @@ pub(crate) fn reserve_ids(count: u64) -> u64 {
 
 /// State shared by all workers of one runtime.
 pub(crate) struct Shared {
+    /// Unique per runtime for the life of the process (never reused, unlike
+    /// an address): sockets remember which runtime's poller they are
+    /// registered with.
+    pub(crate) id: u64,
     pub(crate) workers: Box<[Arc<WorkerShared>]>,
     pub(crate) injector: Injector<Arc<Task>>,
     pub(crate) idle: Idle,
@@ -112,6 +117,7 @@ impl Builder {
             .map(|(i, w)| WorkerShared::new(i, w.stealer()).map(Arc::new))
             .collect::<io::Result<_>>()?;
         let shared = Arc::new(Shared {
+            id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
             workers,
             injector: Injector::new(),
             idle: Idle::new(count),

@@ -29,6 +29,7 @@
 //! writes of a coroutine that keeps finding its socket ready yield to its
 //! siblings every 128 operations. See `source` for how blocking works.
 
+mod io_lock;
 mod source;
 mod tcp;
 mod udp;

@@ -1,45 +1,80 @@
 //! `IoSource`: a non-blocking socket made to look blocking.
 //!
 //! Every corio socket wraps its std counterpart, switched to non-blocking
-//! mode, in an `IoSource`. An operation first tries the syscall; if the socket
-//! would block, the caller waits for readiness and tries again:
+//! mode, in an `IoSource`. On a plain thread an operation tries the syscall
+//! and, if the socket would block, waits in `poll(2)` and tries again. In a
+//! coroutine it follows the protocol below, waiting on the socket's netpoll
+//! slot and parking the coroutine (wait reason `Io`) instead.
 //!
-//! - inside a coroutine, it arms the socket's netpoll slot with the
-//!   coroutine's waker and parks (wait reason `Io`); the poller that sees the
-//!   readiness event unparks it. The slot remembers readiness that arrives
-//!   between the failed syscall and the arming, so no wake-up is lost (see
-//!   `corio_netpoll::slot`);
-//! - on a plain thread, it blocks the thread in `poll(2)` on the fd.
+//! # The protocol of one direction (in a coroutine)
 //!
-//! The socket is registered with netpoll lazily, on its first blocking wait
-//! in a coroutine, with the poller of that coroutine's worker (the worker
-//! that will be polling for it anyway); once, edge-triggered, for both
-//! directions. A socket whose operations always succeed is never registered.
+//! 1. Take the direction's [`IoLock`](super::io_lock) (one reader and one
+//!    writer at a time per socket, as Go's `fdMutex`; FIFO; parks while
+//!    another operation of this direction holds it).
+//! 2. Make the syscall, unless the *drained hint* says the receive buffer is
+//!    empty (below). Any result but `WouldBlock` ends the operation.
+//! 3. Poll the slot: `Ready` (an edge arrived since the last consume) means go
+//!    to 2; `Armed` means park until the poller's wake-up (or the deadline),
+//!    then poll again.
+//! 4. Release the lock; the head of its queue starts at 2.
+//!
+//! No wake-up is lost: only a lock holder consumes the slot's readiness, and
+//! after every consume it makes the syscall; every new holder makes the
+//! syscall before it waits. So when one edge stood for two arrivals (two
+//! datagrams, two bytes, two connections), the second is found by the next
+//! holder's syscall rather than waited for. (The lock used to cover only the
+//! wait: a woken waiter consumed the Ready, released the lock before its
+//! syscall, and the next waiter parked for ever on an Empty slot.)
+//!
+//! The drained hint: after a short stream read (fewer bytes than asked) the
+//! kernel buffer was empty, so the next read by the lock holder starts at 3
+//! instead of paying for a `recv` that fails with EAGAIN (tokio does the
+//! same): half the read syscalls of a ping-pong server. It cannot strand
+//! data: it is written only by read-lock holders (set by a short stream read,
+//! cleared by every other read result), only they consume the slot, and
+//! bytes that arrive after the short read raise an edge that stays in the
+//! slot until a holder consumes it. What raises no further edge is an EOF or
+//! reset that came with the data, or data behind TCP's urgent mark (Linux
+//! ends a read there): netpoll remembers EPOLLRDHUP and EPOLLPRI and the hint
+//! is then ignored. Used for TCP only: a Unix stream read also stops early at
+//! a message carrying file descriptors, with data still queued.
+//!
+//! # Registration
+//!
+//! A socket is registered with netpoll lazily, on its first wait in a
+//! coroutine, with the poller of that coroutine's worker (edge-triggered, both
+//! directions), and remembers the runtime it registered with. Used later in
+//! another runtime (a socket returned from one `corio::run` and used in the
+//! next), it registers again with the new runtime's poller; the old
+//! registration, in a poller nobody may be polling any more, is dropped. A
+//! socket whose operations always succeed is never registered.
 //!
 //! Invariants:
 //! - `registration` is declared before `io`, so it is dropped first: the fd
 //!   leaves epoll before it is closed and its number can be reused (an event
 //!   for the old fd can then no longer reach anyone: netpoll keys carry a
-//!   generation).
-//! - netpoll allows one waiter per direction; `IoLock`s serialise the waiters
-//!   of one direction (several coroutines may read one `&TcpStream`, as
-//!   std allows), like Go's `fdMutex`. The lock is taken only on the slow path.
-//! - A waiter that gives up on the lock (timeout) passes a wake-up it may
-//!   have received on to the next waiter.
+//!   generation). Clones of the `Arc` live only inside a wait, which borrows
+//!   the source.
+//! - Timeouts and the non-blocking mode live in `Settings`, shared by
+//!   `try_clone`d handles, as std's live in the kernel's socket.
 //! - Timeouts are deadlines: a read with a 5 s timeout that is woken twice by
-//!   partial data still fails after 5 s in all. A timed-out wait cancels its
-//!   waker, so a late event wakes nobody.
+//!   partial data still fails after 5 s in all. A timed-out or unwound wait
+//!   cancels its waker, so a late event wakes nobody.
+//! - A coroutine that cannot wait any more (a destructor run by the shutdown
+//!   unwind) gets `crate::is_cancelled_error`, never `Interrupted`, which
+//!   std's `write_all` and friends retry for ever.
 
+use super::io_lock::{timed_out, IoLock};
+use crate::cancel::cancelled_error;
 use crate::context;
-use crate::coroutine::{self, Coroutine};
-use crate::task::{WaitReason, IO_BUDGET};
-use corio_netpoll::{Direction, Readiness, Registration};
+use crate::coroutine;
+use crate::task::{Task, WaitReason, IO_BUDGET};
+use corio_netpoll::{ArcWake, Direction, Readiness, Registration};
 use parking_lot::Mutex;
-use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A raw fd handed to netpoll; the `IoSource` that owns the real fd keeps it
@@ -54,43 +89,65 @@ impl AsFd for FdRef {
     }
 }
 
-/// A std socket in non-blocking mode, plus what corio needs to block on it.
-pub(crate) struct IoSource<T: AsFd> {
-    registration: OnceLock<Registration<FdRef>>,
-    io: T,
+/// A netpoll registration and the runtime whose poller holds it.
+struct Registered {
+    runtime: u64,
+    registration: Registration<FdRef>,
+}
+
+/// What std keeps in the kernel's socket (shared by `try_clone`d handles).
+#[derive(Default)]
+struct Settings {
     /// Timeouts in nanoseconds, 0 meaning none.
     read_timeout: AtomicU64,
     write_timeout: AtomicU64,
     /// `set_nonblocking(true)` by the user: report `WouldBlock` instead of waiting.
-    user_nonblocking: AtomicBool,
-    /// Read operations started so far (any kind: read, peek, vectored, from
-    /// any coroutine or thread).
-    read_ops: AtomicU64,
-    /// The `read_ops` number of the last read that came back short (0: none).
-    /// If it is still the latest read operation, the receive buffer is
-    /// drained, so the next read waits for a readiness edge first instead of
-    /// paying for a `recv` that fails with EAGAIN. Any other read operation
-    /// in between (a peek, a vectored read, a second reader) may have
-    /// consumed the slot's Ready without the data, so it voids this.
-    drained_by_op: AtomicU64,
+    nonblocking: AtomicBool,
+}
+
+/// A std socket in non-blocking mode, plus what corio needs to block on it.
+pub(crate) struct IoSource<T: AsFd> {
+    registration: Mutex<Option<Arc<Registered>>>,
+    io: T,
+    settings: Arc<Settings>,
+    /// The drained hint (module docs); written only by the read lock's holder.
+    drained: AtomicBool,
     read_lock: IoLock,
     write_lock: IoLock,
+}
+
+/// What a read operation tells the drained hint when it ends.
+#[derive(Clone, Copy)]
+enum ReadKind {
+    /// Not a read: the hint is not touched.
+    Write,
+    /// A read that never proves the buffer empty (peek, datagram, accept...).
+    Other,
+    /// A stream read into a buffer of this many bytes.
+    Stream(usize),
 }
 
 impl<T: AsFd> IoSource<T> {
     /// Wraps `io`, which must already be in non-blocking mode.
     pub(crate) fn new(io: T) -> IoSource<T> {
+        IoSource::with_settings(io, Arc::default())
+    }
+
+    fn with_settings(io: T, settings: Arc<Settings>) -> IoSource<T> {
         IoSource {
-            registration: OnceLock::new(),
+            registration: Mutex::new(None),
             io,
-            read_timeout: AtomicU64::new(0),
-            write_timeout: AtomicU64::new(0),
-            user_nonblocking: AtomicBool::new(false),
-            read_ops: AtomicU64::new(0),
-            drained_by_op: AtomicU64::new(0),
+            settings,
+            drained: AtomicBool::new(false),
             read_lock: IoLock::new(),
             write_lock: IoLock::new(),
         }
+    }
+
+    /// Wraps `io`, a `try_clone` (dup) of `original`'s socket, sharing its
+    /// timeouts and mode as std's clones do.
+    pub(crate) fn new_clone_of<U: AsFd>(io: T, original: &IoSource<U>) -> IoSource<T> {
+        IoSource::with_settings(io, original.settings.clone())
     }
 
     pub(crate) fn get_ref(&self) -> &T {
@@ -111,112 +168,204 @@ impl<T: AsFd> IoSource<T> {
     /// Runs `op` until it does not report `WouldBlock`, waiting for `dir`
     /// readiness in between, until the direction's timeout (if any) expires.
     pub(crate) fn do_io<R>(&self, dir: Direction, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        let deadline = self.timeout(dir).and_then(|t| Instant::now().checked_add(t));
-        if dir == Direction::Read {
-            self.read_ops.fetch_add(1, Ordering::AcqRel); // voids `drained_by_op`
-        }
-        self.do_io_until(dir, deadline, op)
+        let kind = match dir {
+            Direction::Read => ReadKind::Other,
+            Direction::Write => ReadKind::Write,
+        };
+        self.operate(dir, kind, op, |_| 0)
     }
 
-    /// A read from a stream socket into a buffer of `len` bytes.
-    ///
-    /// After a short read the kernel buffer was drained, so the next read
-    /// starts by waiting for readiness (tokio does the same): this saves one
-    /// failing `recv` per message, half the read syscalls of a ping-pong
-    /// server. It cannot miss data: bytes that arrived after the short read
-    /// raised an edge that the netpoll slot remembers as Ready, so the wait
-    /// returns at once. What raises no further edge: an EOF (or reset) that
-    /// arrived together with the data, and data behind TCP's urgent mark
-    /// (Linux ends a read there); netpoll remembers EPOLLRDHUP and EPOLLPRI,
-    /// and then the read goes ahead. Only the latest read operation's short
-    /// result counts (see `drained_by_op`). Used for TCP streams only: a
-    /// Unix stream read also stops early at a message carrying file
-    /// descriptors, with data still queued. (Only in a coroutine whose socket
-    /// is registered; a plain thread just reads.)
+    /// A read from a TCP stream into a buffer of `len` bytes: as `do_io`,
+    /// with the drained hint (module docs).
     pub(crate) fn read_stream(
         &self,
         len: usize,
         op: impl FnMut(&T) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let deadline = self.timeout(Direction::Read).and_then(|t| Instant::now().checked_add(t));
-        let previous = self.read_ops.fetch_add(1, Ordering::AcqRel);
-        let me = previous + 1;
-        if previous != 0
-            && self.drained_by_op.load(Ordering::Acquire) == previous
-            && self.registration.get().is_some_and(|r| !r.peer_closed_or_urgent())
-            && context::in_coroutine()
-            && !self.user_nonblocking.load(Ordering::Relaxed)
-        {
-            self.wait_ready(Direction::Read, deadline)?;
-        }
-        let n = self.do_io_until(Direction::Read, deadline, op)?;
-        if n > 0 && n < len {
-            self.drained_by_op.store(me, Ordering::Release);
-        }
-        Ok(n)
+        self.operate(Direction::Read, ReadKind::Stream(len), op, |n| *n)
     }
 
-    /// As `do_io`, with an explicit deadline (`None`: wait forever).
-    pub(crate) fn do_io_until<R>(
+    fn operate<R>(
+        &self,
+        dir: Direction,
+        kind: ReadKind,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+        count: impl Fn(&R) -> usize,
+    ) -> io::Result<R> {
+        let deadline = self.timeout(dir).and_then(|t| Instant::now().checked_add(t));
+        let Some(task) = context::current_task() else {
+            return self.operate_on_thread(dir, deadline, op);
+        };
+        let nonblocking = self.settings.nonblocking.load(Ordering::Relaxed);
+        let turn = if nonblocking {
+            // Never waits, so never touches the slot: no turn needed, but
+            // take a free one so the drained hint stays the holder's.
+            self.lock(dir).try_acquire()
+        } else {
+            Some(self.lock(dir).lock(deadline)?)
+        };
+        let outcome = if turn.is_some() {
+            self.operate_in_turn(
+                &task,
+                dir,
+                deadline,
+                matches!(kind, ReadKind::Stream(_)),
+                &mut op,
+                nonblocking,
+            )
+        } else {
+            Ok(retry_interrupted(|| op(&self.io)))
+        };
+        if turn.is_some() {
+            let drained = match (kind, &outcome) {
+                (ReadKind::Write, _) => None,
+                (ReadKind::Stream(len), Ok(Ok(value))) => Some((1..len).contains(&count(value))),
+                _ => Some(false),
+            };
+            if let Some(drained) = drained {
+                self.drained.store(drained, Ordering::Relaxed);
+            }
+        }
+        drop(turn);
+        let result = outcome?;
+        spend_budget();
+        result
+    }
+
+    /// Steps 2 and 3 of the protocol, holding the direction's lock. The outer
+    /// error is a failed wait (timeout, cancellation, netpoll), the inner
+    /// result the syscall's.
+    fn operate_in_turn<R>(
+        &self,
+        task: &Arc<Task>,
+        dir: Direction,
+        deadline: Option<Instant>,
+        stream_read: bool,
+        op: &mut impl FnMut(&T) -> io::Result<R>,
+        nonblocking: bool,
+    ) -> io::Result<io::Result<R>> {
+        let mut registered = None;
+        let mut skip_syscall = stream_read && !nonblocking && self.read_is_drained(&mut registered);
+        loop {
+            if !skip_syscall {
+                match retry_interrupted(|| op(&self.io)) {
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock && !nonblocking => {}
+                    result => return Ok(result),
+                }
+            }
+            skip_syscall = false;
+            self.wait_slot(task, dir, deadline, &mut registered)?;
+        }
+    }
+
+    /// The drained hint, valid only with a registration in this runtime
+    /// whose slot would have recorded every arrival since.
+    fn read_is_drained(&self, registered: &mut Option<Arc<Registered>>) -> bool {
+        if !self.drained.load(Ordering::Relaxed) {
+            return false;
+        }
+        let Some(current) = self.current_registration() else { return false };
+        let usable = !current.registration.peer_closed_or_urgent();
+        *registered = Some(current);
+        usable
+    }
+
+    /// Without the lock, on a plain thread: `poll(2)` is level-triggered.
+    fn operate_on_thread<R>(
         &self,
         dir: Direction,
         deadline: Option<Instant>,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
         loop {
-            match op(&self.io) {
+            match retry_interrupted(|| op(&self.io)) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    if self.user_nonblocking.load(Ordering::Relaxed) {
+                    if self.settings.nonblocking.load(Ordering::Relaxed) {
                         return Err(err);
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                result => {
-                    spend_budget();
-                    return result;
-                }
+                result => return result,
             }
-            self.wait_ready(dir, deadline)?;
+            if context::cancelling() {
+                // Dropping coroutines that never started: nothing to wait for.
+                return Err(cancelled_error());
+            }
+            poll_fd(self.fd(), dir, deadline)?;
         }
     }
 
     /// Waits until `dir` may be ready (spurious returns allowed), or fails
-    /// with `TimedOut` at `deadline`.
+    /// with `TimedOut` at `deadline` (a connect's wait for writability).
     pub(crate) fn wait_ready(&self, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
         let Some(task) = context::current_task() else {
+            if context::cancelling() {
+                return Err(cancelled_error());
+            }
             return poll_fd(self.fd(), dir, deadline);
         };
-        if task.is_cancelling() {
-            return Err(shutting_down());
-        }
-        let registration = self.registration()?;
-        let waker = task.io_waker();
         let _turn = self.lock(dir).lock(deadline)?;
+        self.wait_slot(&task, dir, deadline, &mut None)
+    }
+
+    /// Step 3: returns once the slot reported readiness (consumed).
+    fn wait_slot(
+        &self,
+        task: &Arc<Task>,
+        dir: Direction,
+        deadline: Option<Instant>,
+        registered: &mut Option<Arc<Registered>>,
+    ) -> io::Result<()> {
+        if task.is_cancelling() {
+            return Err(cancelled_error());
+        }
+        let registered = match registered {
+            Some(registered) => registered,
+            None => registered.insert(self.registration()?),
+        };
+        let registration = &registered.registration;
+        let waker = task.io_waker();
         loop {
             match registration.poll_ready(dir, &waker)? {
                 Readiness::Ready => return Ok(()),
-                Readiness::Armed => match deadline {
-                    Some(deadline) if Instant::now() >= deadline => {
+                Readiness::Armed => {
+                    if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                         registration.cancel(dir, &waker);
                         return Err(timed_out());
                     }
-                    Some(deadline) => coroutine::park_until(deadline, WaitReason::Io),
-                    None => coroutine::park_for(WaitReason::Io),
-                },
+                    // An unwind out of the park (shutdown) must not leave the
+                    // waker armed: the slot takes one waiter per direction.
+                    let armed = Armed { registration, dir, waker: &waker };
+                    match deadline {
+                        Some(deadline) => coroutine::park_until(deadline, WaitReason::Io),
+                        None => coroutine::park_for(WaitReason::Io),
+                    }
+                    std::mem::forget(armed);
+                }
             }
         }
     }
 
-    fn registration(&self) -> io::Result<&Registration<FdRef>> {
-        if let Some(registration) = self.registration.get() {
-            return Ok(registration);
-        }
+    /// The registration in the current runtime, if there is one.
+    fn current_registration(&self) -> Option<Arc<Registered>> {
+        let runtime = context::worker()?.shared.id;
+        self.registration.lock().as_ref().filter(|r| r.runtime == runtime).cloned()
+    }
+
+    /// The registration in the current runtime, made now if there is none
+    /// (or only one in another runtime, which is dropped).
+    fn registration(&self) -> io::Result<Arc<Registered>> {
         let worker = context::worker().expect("a coroutine runs on a worker");
+        let runtime = worker.shared.id;
+        let mut slot = self.registration.lock();
+        if let Some(registered) = slot.as_ref().filter(|r| r.runtime == runtime) {
+            return Ok(registered.clone());
+        }
         let registration = Registration::new(worker.me().sleeper.poller(), FdRef(self.fd()))?;
-        // Another coroutine may have registered meanwhile: keep the first,
-        // drop ours (which deregisters it).
-        let _ = self.registration.set(registration);
-        Ok(self.registration.get().expect("just set"))
+        let registered = Arc::new(Registered { runtime, registration });
+        let stale = slot.replace(registered.clone());
+        drop(slot);
+        drop(stale); // leaves the old runtime's poller
+        Ok(registered)
     }
 
     fn lock(&self, dir: Direction) -> &IoLock {
@@ -228,8 +377,8 @@ impl<T: AsFd> IoSource<T> {
 
     fn timeout(&self, dir: Direction) -> Option<Duration> {
         let nanos = match dir {
-            Direction::Read => self.read_timeout.load(Ordering::Relaxed),
-            Direction::Write => self.write_timeout.load(Ordering::Relaxed),
+            Direction::Read => self.settings.read_timeout.load(Ordering::Relaxed),
+            Direction::Write => self.settings.write_timeout.load(Ordering::Relaxed),
         };
         (nanos != 0).then(|| Duration::from_nanos(nanos))
     }
@@ -244,8 +393,8 @@ impl<T: AsFd> IoSource<T> {
             None => 0,
         };
         match dir {
-            Direction::Read => self.read_timeout.store(nanos, Ordering::Relaxed),
-            Direction::Write => self.write_timeout.store(nanos, Ordering::Relaxed),
+            Direction::Read => self.settings.read_timeout.store(nanos, Ordering::Relaxed),
+            Direction::Write => self.settings.write_timeout.store(nanos, Ordering::Relaxed),
         }
         Ok(())
     }
@@ -259,25 +408,32 @@ impl<T: AsFd> IoSource<T> {
     }
 
     pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
-        self.user_nonblocking.store(nonblocking, Ordering::Relaxed);
-    }
-
-    /// Copies the timeouts and mode to a clone (std's `try_clone` shares them
-    /// because they live in the kernel's socket; ours live here).
-    pub(crate) fn clone_settings_to<U: AsFd>(&self, other: &IoSource<U>) {
-        other.read_timeout.store(self.read_timeout.load(Ordering::Relaxed), Ordering::Relaxed);
-        other.write_timeout.store(self.write_timeout.load(Ordering::Relaxed), Ordering::Relaxed);
-        other.user_nonblocking.store(self.user_nonblocking.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.settings.nonblocking.store(nonblocking, Ordering::Relaxed);
     }
 }
 
-/// A socket wait inside a destructor run by the shutdown unwind.
-fn shutting_down() -> io::Error {
-    io::Error::new(io::ErrorKind::Interrupted, "corio: the runtime is shutting down")
+/// A waker armed in a slot while its coroutine is parked; dropped only by an
+/// unwind out of the park, which disarms it.
+struct Armed<'a> {
+    registration: &'a Registration<FdRef>,
+    dir: Direction,
+    waker: &'a ArcWake,
 }
 
-fn timed_out() -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, "corio: operation timed out")
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        self.registration.cancel(self.dir, self.waker);
+    }
+}
+
+/// Runs `op` again while it fails with `Interrupted` (EINTR).
+fn retry_interrupted<R>(mut op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+    loop {
+        match op() {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            result => return result,
+        }
+    }
 }
 
 /// Counts an I/O operation against the running coroutine's budget; yields
@@ -330,92 +486,6 @@ fn poll_fd(fd: RawFd, dir: Direction, deadline: Option<Instant>) -> io::Result<(
             if err.kind() != io::ErrorKind::Interrupted {
                 return Err(err);
             }
-        }
-    }
-}
-
-/// A FIFO lock for the waiters of one direction of one socket; parks the
-/// coroutine (or blocks the thread) while another waiter holds it.
-///
-/// States: `locked` false/true; `queue` holds the coroutines that found it
-/// locked. Unlock clears `locked`, then unparks the head of the queue, which
-/// retries (it may lose to a newcomer: no starvation in practice, since a
-/// newcomer only arrives after its own syscall failed). A waiter registers
-/// in the queue and re-checks `locked` under the queue's mutex, so an unlock
-/// between its failed attempt and its park is never missed.
-pub(crate) struct IoLock {
-    locked: AtomicBool,
-    queue: Mutex<VecDeque<Coroutine>>,
-}
-
-pub(crate) struct IoLockGuard<'a>(&'a IoLock);
-
-impl IoLock {
-    fn new() -> IoLock {
-        IoLock { locked: AtomicBool::new(false), queue: Mutex::new(VecDeque::new()) }
-    }
-
-    fn try_lock(&self) -> bool {
-        self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
-    }
-
-    fn lock(&self, deadline: Option<Instant>) -> io::Result<IoLockGuard<'_>> {
-        if self.try_lock() {
-            return Ok(IoLockGuard(self));
-        }
-        let me = coroutine::current();
-        loop {
-            if context::cancelling() {
-                self.withdraw(&me);
-                return Err(shutting_down());
-            }
-            {
-                let mut queue = self.queue.lock();
-                if self.try_lock() {
-                    queue.retain(|c| c.id() != me.id());
-                    return Ok(IoLockGuard(self));
-                }
-                if !queue.iter().any(|c| c.id() == me.id()) {
-                    queue.push_back(me.clone());
-                }
-            }
-            match deadline {
-                Some(deadline) if Instant::now() >= deadline => {
-                    self.withdraw(&me);
-                    return Err(timed_out());
-                }
-                Some(deadline) => coroutine::park_until(deadline, WaitReason::Io),
-                None => coroutine::park_for(WaitReason::Io),
-            }
-        }
-    }
-
-    /// Leaves the queue without the lock (timeout, shutdown). An unlock may
-    /// have just unparked us as the head: if the lock is free now, pass that
-    /// wake-up on to the new head, or it would wait for an unlock that
-    /// already happened.
-    fn withdraw(&self, me: &Coroutine) {
-        let next = {
-            let mut queue = self.queue.lock();
-            queue.retain(|c| c.id() != me.id());
-            if self.locked.load(Ordering::Acquire) {
-                None
-            } else {
-                queue.front().cloned()
-            }
-        };
-        if let Some(next) = next {
-            next.unpark();
-        }
-    }
-}
-
-impl Drop for IoLockGuard<'_> {
-    fn drop(&mut self) {
-        self.0.locked.store(false, Ordering::Release);
-        let next = self.0.queue.lock().front().cloned();
-        if let Some(next) = next {
-            next.unpark();
         }
     }
 }

@@ -93,8 +93,8 @@ impl TcpListener {
 
     /// A second handle to the same listening socket.
     pub fn try_clone(&self) -> io::Result<TcpListener> {
-        let clone = TcpListener { source: IoSource::new(self.source.get_ref().try_clone()?) };
-        self.source.clone_settings_to(&clone.source);
+        let clone =
+            TcpListener { source: IoSource::new_clone_of(self.source.get_ref().try_clone()?, &self.source) };
         Ok(clone)
     }
 
@@ -222,8 +222,8 @@ impl TcpStream {
     /// A second handle to the same connection (a `dup` of the fd), with the
     /// same timeouts.
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        let clone = TcpStream::from_nonblocking(self.source.get_ref().try_clone()?);
-        self.source.clone_settings_to(&clone.source);
+        let clone =
+            TcpStream { source: IoSource::new_clone_of(self.source.get_ref().try_clone()?, &self.source) };
         Ok(clone)
     }
 

@@ -89,8 +89,8 @@ impl UdpSocket {
 
     /// A second handle to the same socket, with the same timeouts.
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        let clone = UdpSocket::from_nonblocking(self.source.get_ref().try_clone()?);
-        self.source.clone_settings_to(&clone.source);
+        let clone =
+            UdpSocket { source: IoSource::new_clone_of(self.source.get_ref().try_clone()?, &self.source) };
         Ok(clone)
     }
 }

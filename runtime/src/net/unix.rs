@@ -97,8 +97,8 @@ impl UnixStream {
 
     /// A second handle to the same stream, with the same timeouts.
     pub fn try_clone(&self) -> io::Result<UnixStream> {
-        let clone = UnixStream::from_nonblocking(self.source.get_ref().try_clone()?);
-        self.source.clone_settings_to(&clone.source);
+        let clone =
+            UnixStream { source: IoSource::new_clone_of(self.source.get_ref().try_clone()?, &self.source) };
         Ok(clone)
     }
 }
