@@ -59,7 +59,7 @@
 //! out in the `waiter` module, the select algorithm in the `select` module, the
 //! channel invariants in the `channel` module.
 
-mod channel;
+mod shared;
 mod error;
 mod macros;
 mod receiver;
@@ -93,6 +93,6 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 }
 
 fn new<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
-    let chan = Arc::new(self::channel::Chan::new(cap));
+    let chan = Arc::new(self::shared::Chan::new(cap));
     (Sender { chan: Arc::clone(&chan) }, Receiver { chan })
 }

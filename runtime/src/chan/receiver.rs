@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::channel::{Chan, TryRecv};
+use super::shared::{Chan, TryRecv};
 use super::error::{RecvError, RecvTimeoutError, TryRecvError};
 
 /// The receiving half of a channel. Cloneable: any number of receivers may

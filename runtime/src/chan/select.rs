@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::channel::{TryRecv, TrySend};
+use super::shared::{TryRecv, TrySend};
 use super::error::{RecvError, SendError};
 use super::waiter::{Context, Outcome, Packet};
 use super::{Receiver, Sender};

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::channel::{Chan, SendFail, TrySend};
+use super::shared::{Chan, SendFail, TrySend};
 use super::error::{SendError, SendTimeoutError, TrySendError};
 
 /// The sending half of a channel. Cloneable: any number of senders may send
