@@ -55,16 +55,29 @@
 //! it hands a value to the waiter or takes one from it. The waiter's own
 //! timeout does `WAITING → ABORTED`. So a waiter is completed by at most one
 //! operation, and a peer that loses the CAS keeps its value for someone else:
-//! no message is lost or duplicated. The states and the reasoning are written
-//! out in the `waiter` module, the select algorithm in the `select` module, the
-//! channel invariants in the `channel` module.
+//! no message is lost or duplicated.
+//!
+//! # Channels at shutdown
+//!
+//! When a [`Runtime`](crate::Runtime) is dropped (also at the end of
+//! [`run`](crate::run)), its parked coroutines are unwound. A coroutine parked
+//! in a channel operation (`send`, `recv`, their timeout variants, or
+//! `select!`) leaves the channel's wait queue as it unwinds, and from the
+//! moment the shutdown begins no other party hands a value to it or takes one
+//! from it. A channel shared with code outside the runtime (a plain thread, or
+//! another runtime) therefore keeps working: a later `send` goes to the buffer
+//! or to a live receiver, never into a dead coroutine, and a `try_send` on a
+//! rendezvous channel whose only receivers were unwound reports
+//! [`TrySendError::Full`]. The value of a send that was parked when its
+//! coroutine was unwound was never sent: it is dropped, once, with that
+//! coroutine's stack, and no receiver gets it.
 
-mod shared;
 mod error;
 mod macros;
 mod receiver;
 mod select;
 mod sender;
+mod shared;
 mod waiter;
 
 use std::sync::Arc;

@@ -16,8 +16,9 @@
 //!    per case, all sharing one fresh `Context`, then **unlock** and **park**
 //!    until a peer claims the context (CAS `WAITING → SELECTED(i)`) or the
 //!    `default(timeout)` deadline aborts it (`WAITING → ABORTED`).
-//! 4. **Withdraw**: lock the channels again and remove the entries of every
-//!    case. Peers that met an entry of ours after the claim found the CAS
+//! 4. **Withdraw** (a guard, so it also runs when the shutdown unwind passes
+//!    through the wait): abort the context if it is still waiting, lock the
+//!    channels again and remove the entries of every case. Peers that met an entry of ours after the claim found the CAS
 //!    failing and left their value in place (the other message stays
 //!    available to other receivers). Only then read the selected case's
 //!    packet.
@@ -34,8 +35,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::shared::{TryRecv, TrySend};
 use super::error::{RecvError, SendError};
+use super::shared::{TryRecv, TrySend};
 use super::waiter::{Context, Outcome, Packet};
 use super::{Receiver, Sender};
 use crate::coroutine::Coroutine;
@@ -276,6 +277,30 @@ impl Drop for Locked<'_, '_> {
     }
 }
 
+/// The withdrawal guard of a parked select (see the channel module's waiter
+/// protocol): dropped when the wait returns, or by the shutdown unwind passing
+/// through the wait, it aborts the context if it is still waiting, then locks
+/// every case's channel again and removes the select's entries. The cases
+/// (and their packets, with an unsent value) are dropped after it, outside
+/// the locks.
+struct Withdraw<'c, 'a> {
+    cases: &'c mut [&'a mut dyn SelectCase],
+    order: &'c [usize],
+    ctx: &'c Arc<Context>,
+}
+
+impl Drop for Withdraw<'_, '_> {
+    fn drop(&mut self) {
+        self.ctx.abort();
+        let locked = Locked::new(self.cases, self.order);
+        for i in 0..locked.cases.len() {
+            // SAFETY: every case's channel is locked by `locked`; calls are
+            // sequential.
+            unsafe { locked.cases[i].unregister(self.ctx) };
+        }
+    }
+}
+
 /// Runs a select over `cases`. Returns the index of the completed case (its
 /// result is stored in it), or `None` if the `default` case is to run.
 #[doc(hidden)]
@@ -317,15 +342,10 @@ pub fn run(cases: &mut [&mut dyn SelectCase], mode: Mode) -> Option<usize> {
         ctx
     };
 
-    let outcome = ctx.wait(deadline.flatten());
-
-    {
-        let locked = Locked::new(cases, &order);
-        for i in 0..n {
-            // SAFETY: as above.
-            unsafe { locked.cases[i].unregister(&ctx) };
-        }
-    }
+    let outcome = {
+        let _withdraw = Withdraw { cases: &mut *cases, order: &order, ctx: &ctx };
+        ctx.wait(deadline.flatten())
+    };
     match outcome {
         Outcome::Selected(i) => {
             cases[i].complete_selected();

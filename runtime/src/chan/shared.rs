@@ -8,7 +8,10 @@
 //!
 //! # Invariants (under the lock)
 //!
-//! * A *live* entry is one whose context is still `WAITING` (see `waiter`).
+//! * A *live* entry is one whose context is still `WAITING` (see `waiter`)
+//!   and whose coroutine is not doomed (peers abort the entries of doomed
+//!   waiters as they meet them, and a waiter unwound at shutdown withdraws its
+//!   entries, see `waiter`).
 //! * If `recvq` holds a live entry, the buffer is empty: a receiver only
 //!   queues when the buffer is empty, and every sender tries to hand off to a
 //!   live receiver before it buffers.
@@ -82,7 +85,8 @@ pub(crate) enum TryRecv<T> {
     Disconnected,
 }
 
-/// Pops the first entry of `q` that can still be claimed, dropping stale ones.
+/// Pops the first entry of `q` that can still be claimed, dropping stale ones
+/// (and aborting those of doomed waiters, which `try_select` refuses).
 fn pop_claimed<T>(q: &mut VecDeque<Entry<T>>) -> Option<Entry<T>> {
     while let Some(e) = q.pop_front() {
         if e.ctx.try_select(e.case) {
@@ -258,9 +262,10 @@ impl<T> Chan<T> {
         let packet: Packet<T> = Arc::new(Mutex::new(Some(v)));
         g.register_send(&ctx, 0, &packet);
         drop(g);
+        let withdraw = Withdraw { chan: self, ctx: &ctx };
         let outcome = ctx.wait(deadline);
         // Withdraw (and synchronise with the peer's transfer) before reading.
-        self.inner.lock().unregister(&ctx);
+        drop(withdraw);
         let left = packet.lock().take();
         match (outcome, left) {
             (Outcome::Selected(_), None) => Ok(()),
@@ -290,8 +295,9 @@ impl<T> Chan<T> {
         let packet: Packet<T> = Arc::new(Mutex::new(None));
         g.register_recv(&ctx, 0, &packet);
         drop(g);
+        let withdraw = Withdraw { chan: self, ctx: &ctx };
         let outcome = ctx.wait(deadline);
-        self.inner.lock().unregister(&ctx);
+        drop(withdraw);
         let got = packet.lock().take();
         match (outcome, got) {
             (Outcome::Selected(_), Some(v)) => Ok(Some(v)),
@@ -336,6 +342,23 @@ impl<T> Chan<T> {
             co.unpark();
         }
         drop(dropped);
+    }
+}
+
+/// The withdrawal guard of a blocked `send`/`recv` (see `waiter`): dropped
+/// when the wait returns, or by the shutdown unwind passing through the wait,
+/// it aborts the context if it is still waiting and removes its entry. It is
+/// declared after the packet, so an unwound sender's value is dropped (by the
+/// packet, after this) outside the lock.
+struct Withdraw<'a, T> {
+    chan: &'a Chan<T>,
+    ctx: &'a Arc<Context>,
+}
+
+impl<T> Drop for Withdraw<'_, T> {
+    fn drop(&mut self) {
+        self.ctx.abort();
+        self.chan.inner.lock().unregister(self.ctx);
     }
 }
 
