@@ -4,9 +4,10 @@
 //! A channel is a multi-producer multi-consumer FIFO queue with
 //! crossbeam-channel's shape. Both ends are cloneable; each value is received
 //! exactly once; values from one sender arrive in the order it sent them.
-//! Blocking operations **park the calling coroutine** (through
-//! `crate::coroutine::park`), never the worker thread, so they are safe to use
-//! inside coroutines; from a plain thread they block that thread.
+//! Blocking operations **park the calling coroutine** (as
+//! [`coroutine::park`](crate::coroutine::park) does), never the worker
+//! thread, so they are safe to use inside coroutines; from a plain thread they
+//! block that thread.
 //!
 //! ```
 //! use corio::chan;
@@ -55,16 +56,61 @@
 //! it hands a value to the waiter or takes one from it. The waiter's own
 //! timeout does `WAITING → ABORTED`. So a waiter is completed by at most one
 //! operation, and a peer that loses the CAS keeps its value for someone else:
-//! no message is lost or duplicated. The states and the reasoning are written
-//! out in the `waiter` module, the select algorithm in the `select` module, the
-//! channel invariants in the `channel` module.
+//! no message is lost or duplicated.
+//!
+//! # Channels at shutdown
+//!
+//! When a [`Runtime`](crate::Runtime) is dropped (also at the end of
+//! [`run`](crate::run)), its parked coroutines are unwound. A coroutine parked
+//! in a channel operation (`send`, `recv`, their timeout variants, or
+//! `select!`) leaves the channel's wait queue as it unwinds, and from the
+//! moment the shutdown begins no other party hands a value to it or takes one
+//! from it. A channel shared with code outside the runtime (a plain thread, or
+//! another runtime) therefore keeps working: a later `send` goes to the buffer
+//! or to a live receiver, never into a dead coroutine, and a `try_send` on a
+//! rendezvous channel whose only receivers were unwound reports
+//! [`TrySendError::Full`]. The value of a send that was parked when its
+//! coroutine was unwound was never sent: it is dropped, once, with that
+//! coroutine's stack, and no receiver gets it.
+//!
+//! # Coming from `std::sync::mpsc`
+//!
+//! `use corio::chan as mpsc;` compiles most std programs unchanged:
+//! [`channel`] and [`sync_channel`] build the two std flavours, [`SyncSender`]
+//! names a sender of a bounded channel, and the error types
+//! ([`SendError`], [`RecvError`], [`TryRecvError`], [`RecvTimeoutError`],
+//! [`TrySendError`]) have std's names, variants and `pub` fields.
+//!
+//! ```
+//! use corio::chan as mpsc;
+//! use std::time::Duration;
+//!
+//! let (tx, rx) = mpsc::channel();
+//! let tx2: mpsc::Sender<i32> = tx.clone();
+//! let h = std::thread::spawn(move || tx2.send(1).unwrap());
+//! assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(1));
+//! h.join().unwrap();
+//! drop(tx);
+//! assert_eq!(rx.try_recv(), Err(mpsc::TryRecvError::Disconnected));
+//!
+//! let (stx, srx): (mpsc::SyncSender<&str>, mpsc::Receiver<&str>) = mpsc::sync_channel(1);
+//! stx.try_send("a").unwrap();
+//! assert!(matches!(stx.try_send("b"), Err(mpsc::TrySendError::Full("b"))));
+//! assert_eq!(srx.recv(), Ok("a"));
+//! ```
+//!
+//! What differs from std: `Sender` and `SyncSender` are one type (so a trait
+//! cannot be implemented for both), `Sender::try_send` exists for every
+//! flavour, `Receiver` is cloneable (channels are multi-consumer) and `Sync`,
+//! a sender can [`close`](Sender::close) the channel for all senders, and the
+//! blocking calls park the calling coroutine rather than its thread.
 
-mod channel;
 mod error;
 mod macros;
 mod receiver;
 mod select;
 mod sender;
+mod shared;
 mod waiter;
 
 use std::sync::Arc;
@@ -72,6 +118,10 @@ use std::sync::Arc;
 pub use self::error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 pub use self::receiver::{IntoIter, Iter, Receiver, TryIter};
 pub use self::sender::Sender;
+
+/// The sender of a bounded channel, under std's name: corio has one sender
+/// type for every flavour (see the module docs for what differs from std).
+pub type SyncSender<T> = Sender<T>;
 pub use crate::select;
 
 /// Items used by the expansion of [`select!`](crate::select); not public API.
@@ -92,7 +142,20 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
     new(None)
 }
 
+/// Creates an unbounded channel, as [`std::sync::mpsc::channel`]: the same
+/// as [`unbounded`].
+pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
+    unbounded()
+}
+
+/// Creates a channel with a buffer of `bound` values, as
+/// [`std::sync::mpsc::sync_channel`]: the same as [`bounded`]; `0` makes a
+/// rendezvous channel.
+pub fn sync_channel<T>(bound: usize) -> (SyncSender<T>, Receiver<T>) {
+    bounded(bound)
+}
+
 fn new<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
-    let chan = Arc::new(self::channel::Chan::new(cap));
+    let chan = Arc::new(self::shared::Chan::new(cap));
     (Sender { chan: Arc::clone(&chan) }, Receiver { chan })
 }

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::channel::{Chan, TryRecv};
 use super::error::{RecvError, RecvTimeoutError, TryRecvError};
+use super::shared::{Chan, TryRecv};
 
 /// The receiving half of a channel. Cloneable: any number of receivers may
 /// receive concurrently; each value goes to exactly one of them.

@@ -16,8 +16,9 @@
 //!    per case, all sharing one fresh `Context`, then **unlock** and **park**
 //!    until a peer claims the context (CAS `WAITING → SELECTED(i)`) or the
 //!    `default(timeout)` deadline aborts it (`WAITING → ABORTED`).
-//! 4. **Withdraw**: lock the channels again and remove the entries of every
-//!    case. Peers that met an entry of ours after the claim found the CAS
+//! 4. **Withdraw** (a guard, so it also runs when the shutdown unwind passes
+//!    through the wait): abort the context if it is still waiting, lock the
+//!    channels again and remove the entries of every case. Peers that met an entry of ours after the claim found the CAS
 //!    failing and left their value in place (the other message stays
 //!    available to other receivers). Only then read the selected case's
 //!    packet.
@@ -34,8 +35,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::channel::{TryRecv, TrySend};
 use super::error::{RecvError, SendError};
+use super::shared::{TryRecv, TrySend};
 use super::waiter::{Context, Outcome, Packet};
 use super::{Receiver, Sender};
 use crate::coroutine::Coroutine;
@@ -63,26 +64,67 @@ impl Mode {
 }
 
 /// One case of a select, type-erased so that cases of different message
-/// types can sit in one slice. Used by the `select!` expansion only.
+/// types can sit in one slice. Used by the `select!` expansion only; its only
+/// implementors are [`RecvCase`] and [`SendCase`].
 ///
-/// The `unsafe` methods require the case's channel to be locked by this
-/// select through [`SelectCase::lock`], and must not run concurrently with
-/// another method call on a case of the same channel (the select driver calls
-/// them one at a time).
+/// The select driver locks and unlocks channels through these methods and
+/// reaches into the locked channel state from them, so memory safety rests
+/// on every implementor keeping the contract below: the trait is `unsafe` to
+/// implement.
+///
+/// # Safety
+///
+/// An implementor must guarantee:
+///
+/// 1. **One lock per address.** `chan_addr` returns the same value on every
+///    call for the whole life of the case, and it identifies the mutex that
+///    `lock` and `unlock` act on: two cases (of any types) return equal
+///    addresses if and only if they lock the same mutex. The driver locks each
+///    distinct address once, in address order, and unlocks exactly what it
+///    locked; a lying address means a double lock (deadlock) or the release
+///    of a mutex this thread does not hold.
+/// 2. **Lock discipline.** `lock` returns holding that mutex; `unlock`
+///    releases it and is only called (by the driver) when this thread holds
+///    it through `lock`. No other method takes, releases, or waits for any
+///    lock of any channel, and none parks.
+/// 3. **Locked access only.** `try_complete`, `register` and `unregister`
+///    touch the channel's guarded state only while its mutex is held by the
+///    calling select, and keep no reference to it past the call. The driver
+///    calls them one at a time, so such a reference is never aliased.
+/// 4. **The waiter protocol** of the channel module: `register` queues only
+///    entries of `ctx` for `case`, whose packet the case keeps until
+///    `complete_selected`; `unregister` removes every entry of `ctx` that
+///    `register` queued on this case's channel; `complete_selected` reads
+///    only the case's own packet.
+///
+/// The `unsafe` methods in turn require of their caller that the case's
+/// channel is locked by this select through [`SelectCase::lock`].
 #[doc(hidden)]
-pub trait SelectCase {
+pub unsafe trait SelectCase {
     /// Address of the channel, for lock ordering and deduplication.
     fn chan_addr(&self) -> usize;
     /// Locks the channel.
     fn lock(&self);
-    /// Unlocks the channel. # Safety: it is locked by this select.
+    /// Unlocks the channel.
+    ///
+    /// # Safety
+    /// The channel is locked by this select, through [`SelectCase::lock`].
     unsafe fn unlock(&self);
     /// Completes the case now if it needs no waiting; stores the result.
-    /// # Safety: channel locked by this select (see the trait docs).
+    ///
+    /// # Safety
+    /// As [`SelectCase::unlock`], and no other call on a case of the same
+    /// channel runs concurrently.
     unsafe fn try_complete(&mut self, wake: &mut Option<Coroutine>) -> bool;
-    /// Queues an entry for `case` of `ctx`. # Safety: as `try_complete`.
+    /// Queues an entry for `case` of `ctx`.
+    ///
+    /// # Safety
+    /// As [`SelectCase::try_complete`].
     unsafe fn register(&mut self, ctx: &Arc<Context>, case: usize);
-    /// Removes the entries of `ctx`. # Safety: as `try_complete`.
+    /// Removes the entries of `ctx`.
+    ///
+    /// # Safety
+    /// As [`SelectCase::try_complete`].
     unsafe fn unregister(&mut self, ctx: &Arc<Context>);
     /// After withdrawal: the case was selected by a peer; store its result.
     fn complete_selected(&mut self);
@@ -131,7 +173,15 @@ impl<T> SendCase<'_, T> {
     }
 }
 
-impl<T> SelectCase for RecvCase<'_, T> {
+// SAFETY: (1) the address is that of the `Chan` the receiver points to,
+// which is fixed for the case's life (it borrows the receiver) and owns the
+// mutex `raw_lock`/`raw_unlock` act on; (2) `lock`/`unlock` are those calls,
+// and the other methods only call non-locking, non-parking `Inner` methods;
+// (3) they reach the state through `locked_inner` for the duration of the
+// call only; (4) `register` queues one entry of `ctx` with a packet the case
+// keeps, `unregister` removes every entry of `ctx`, `complete_selected`
+// reads the case's packet only.
+unsafe impl<T> SelectCase for RecvCase<'_, T> {
     fn chan_addr(&self) -> usize {
         self.rx.chan.addr()
     }
@@ -181,7 +231,8 @@ impl<T> SelectCase for RecvCase<'_, T> {
     }
 }
 
-impl<T> SelectCase for SendCase<'_, T> {
+// SAFETY: as for `RecvCase`, with the sender's `Chan`.
+unsafe impl<T> SelectCase for SendCase<'_, T> {
     fn chan_addr(&self) -> usize {
         self.tx.chan.addr()
     }
@@ -276,6 +327,30 @@ impl Drop for Locked<'_, '_> {
     }
 }
 
+/// The withdrawal guard of a parked select (see the channel module's waiter
+/// protocol): dropped when the wait returns, or by the shutdown unwind passing
+/// through the wait, it aborts the context if it is still waiting, then locks
+/// every case's channel again and removes the select's entries. The cases
+/// (and their packets, with an unsent value) are dropped after it, outside
+/// the locks.
+struct Withdraw<'c, 'a> {
+    cases: &'c mut [&'a mut dyn SelectCase],
+    order: &'c [usize],
+    ctx: &'c Arc<Context>,
+}
+
+impl Drop for Withdraw<'_, '_> {
+    fn drop(&mut self) {
+        self.ctx.abort();
+        let locked = Locked::new(self.cases, self.order);
+        for i in 0..locked.cases.len() {
+            // SAFETY: every case's channel is locked by `locked`; calls are
+            // sequential.
+            unsafe { locked.cases[i].unregister(self.ctx) };
+        }
+    }
+}
+
 /// Runs a select over `cases`. Returns the index of the completed case (its
 /// result is stored in it), or `None` if the `default` case is to run.
 #[doc(hidden)]
@@ -317,15 +392,10 @@ pub fn run(cases: &mut [&mut dyn SelectCase], mode: Mode) -> Option<usize> {
         ctx
     };
 
-    let outcome = ctx.wait(deadline.flatten());
-
-    {
-        let locked = Locked::new(cases, &order);
-        for i in 0..n {
-            // SAFETY: as above.
-            unsafe { locked.cases[i].unregister(&ctx) };
-        }
-    }
+    let outcome = {
+        let _withdraw = Withdraw { cases: &mut *cases, order: &order, ctx: &ctx };
+        ctx.wait(deadline.flatten())
+    };
     match outcome {
         Outcome::Selected(i) => {
             cases[i].complete_selected();

@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::channel::{Chan, SendFail, TrySend};
 use super::error::{SendError, SendTimeoutError, TrySendError};
+use super::shared::{Chan, SendFail, TrySend};
 
 /// The sending half of a channel. Cloneable: any number of senders may send
 /// concurrently (values from one sender arrive in the order it sent them).

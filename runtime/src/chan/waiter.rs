@@ -19,13 +19,24 @@
 //! whose CAS fails drops the (stale) entry and tries the next one, so a value
 //! is never handed to a waiter that will not take it (no lost message).
 //!
+//! A peer never claims a *doomed* waiter, one whose coroutine will never
+//! return from its wait normally (`Coroutine::is_doomed`: it is being
+//! unwound, or its runtime has begun to shut down). A value handed to it, or
+//! taken from it, would be lost with it. The peer aborts such a context
+//! instead (the same CAS, `WAITING → ABORTED`, so only if it is still
+//! waiting), drops the entry and goes on to the next one, exactly as for a
+//! stale entry.
+//!
 //! ```text
-//!                    peer CAS (under the case's channel lock)
+//!                    peer CAS (under the case's channel lock), waiter not doomed
 //!   WAITING(0) ─────────────────────────────────────────────▶ SELECTED(i) = i + 2
 //!       │                                                      (terminal: case i completed,
-//!       │  waiter CAS after its deadline passed                 or found its channel closed)
+//!       │                                                       or found its channel closed)
+//!       │  waiter CAS: its deadline passed, or its wait is
+//!       │  being unwound (withdrawal guard, see below)
+//!       ├─────────────────────────────────────────────────────▶ ABORTED(1)
+//!       │  peer CAS (under a channel lock), waiter doomed        (terminal: nothing done)
 //!       └─────────────────────────────────────────────────────▶ ABORTED(1)
-//!                                                               (terminal: timed out, nothing done)
 //! ```
 //!
 //! After a successful claim the peer, still under the channel lock, completes
@@ -38,19 +49,42 @@
 //! * closing or disconnecting claims every entry and leaves the packets as they
 //!   are, which by the two rules above reads as "disconnected" on both sides.
 //!
-//! It then unparks the waiter's coroutine, after releasing the lock.
+//! It then unparks the waiter's coroutine, after releasing the lock. (A
+//! doomed waiter aborted by a peer is not unparked: the shutdown unwind is
+//! what ends its wait.)
 //!
-//! The waiter, once it sees a terminal state, takes every channel lock it
-//! registered under again and removes its remaining entries. Only then does it
-//! look at the packet of the selected case. Taking the locks also
-//! synchronises with the peer's critical section, so the transfer is complete
-//! by then. A peer claims only while holding the channel lock and the waiter
-//! withdraws under the same lock, so no peer can be touching a packet
-//! after the withdrawal.
+//! # Withdrawal, also when the wait is unwound
+//!
+//! The waiter withdraws through a guard created right after it queued its
+//! entries and dropped when its wait ends, normally or because the shutdown
+//! unwind passes through it (the unwind starts inside `park`, so the wait's
+//! frames unwind and their destructors run). The guard first CASes the
+//! context `WAITING → ABORTED` (a no-op if it is already terminal), then takes
+//! every channel lock the operation registered under and removes its
+//! remaining entries. So a waiter never stays queued after its coroutine is
+//! gone: a channel shared with the outside world (a plain thread, another
+//! runtime) does not route values into, or out of, a dead coroutine. An
+//! unwound sender's value is dropped with its packet, once, by the unwinding
+//! frame. Only after the withdrawal does a returning waiter look at the
+//! packet of the selected case. Taking the locks also synchronises with the
+//! peer's critical section, so the transfer is complete by then. A peer
+//! claims only while holding the channel lock and the waiter withdraws under
+//! the same lock, so no peer can be touching a packet after the withdrawal.
+//!
+//! A waiter that finds its context `ABORTED` without having aborted it
+//! itself was found doomed by a peer: it does not return (it parks until the
+//! unwind arrives), except in a wait begun by a destructor during the unwind,
+//! which gives up at once as if its deadline had passed.
+//!
+//! One race is left, and is harmless: a peer may claim a waiter just before
+//! its runtime begins to shut down. The transfer then happened while the
+//! waiter was alive (as if it had received the value and been dropped right
+//! after); the shutdown never makes a *later* operation lose a value.
 //!
 //! Invariants: a context leaves `WAITING` exactly once; an entry whose context
 //! is not `WAITING` is stale and is skipped (and dropped) by peers; entries
-//! are only ever touched under their channel's lock.
+//! are only ever touched under their channel's lock; once a waiter's
+//! withdrawal guard has run, none of its entries is queued anywhere.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -90,9 +124,19 @@ impl Context {
     }
 
     /// Peer side: claims the waiter for `case`. Returns false if it is
-    /// already claimed or aborted (the entry is stale).
+    /// already claimed or aborted (the entry is stale), or if its coroutine
+    /// is doomed: the context is then aborted instead (see the module docs).
     pub(crate) fn try_select(&self, case: usize) -> bool {
+        if self.co.is_doomed() {
+            self.abort();
+            return false;
+        }
         self.state.compare_exchange(WAITING, FIRST_CASE + case, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// `WAITING → ABORTED`; false if the context was already terminal.
+    pub(crate) fn abort(&self) -> bool {
+        self.state.compare_exchange(WAITING, ABORTED, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
     /// The coroutine to unpark after a successful [`Context::try_select`].
@@ -101,10 +145,16 @@ impl Context {
     }
 
     /// Waiter side: parks until a peer claims the context or `deadline`
-    /// passes (then it aborts, unless a peer claims it first).
+    /// passes (then it aborts, unless a peer claims it first). Does not
+    /// return if a peer found the waiter doomed, unless it is waiting inside
+    /// a destructor run by the shutdown unwind (see the module docs).
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Outcome {
         loop {
             let s = self.state.load(Ordering::Acquire);
+            if s == ABORTED {
+                // Only a peer aborts while we are in this loop: we are doomed.
+                return wait_for_unwind();
+            }
             if s != WAITING {
                 return decode(s);
             }
@@ -132,6 +182,16 @@ impl Context {
             }
         }
     }
+}
+
+/// A doomed waiter's wait: park until the shutdown unwind starts inside
+/// `park` (it never returns from there), or give up at once inside a
+/// destructor run by that unwind.
+fn wait_for_unwind() -> Outcome {
+    while !crate::context::cancelling() {
+        coroutine::park_for(WaitReason::Sync);
+    }
+    Outcome::Aborted
 }
 
 fn decode(s: usize) -> Outcome {

@@ -8,7 +8,10 @@
 //!
 //! # Invariants (under the lock)
 //!
-//! * A *live* entry is one whose context is still `WAITING` (see `waiter`).
+//! * A *live* entry is one whose context is still `WAITING` (see `waiter`)
+//!   and whose coroutine is not doomed (peers abort the entries of doomed
+//!   waiters as they meet them, and a waiter unwound at shutdown withdraws its
+//!   entries, see `waiter`).
 //! * If `recvq` holds a live entry, the buffer is empty: a receiver only
 //!   queues when the buffer is empty, and every sender tries to hand off to a
 //!   live receiver before it buffers.
@@ -28,6 +31,11 @@
 //!   └──last Receiver dropped──▶ NO_RECEIVERS: buffer dropped, sends fail
 //! ```
 //! (Both may happen; each is permanent.)
+//!
+//! # Buffer memory
+//!
+//! The buffer shrinks when it is mostly empty, so that a burst does not pin
+//! its peak memory until the channel is dropped: see [`Inner::pop_buf`].
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
@@ -82,7 +90,11 @@ pub(crate) enum TryRecv<T> {
     Disconnected,
 }
 
-/// Pops the first entry of `q` that can still be claimed, dropping stale ones.
+/// Below this capacity (in values) the buffer is never shrunk.
+const SHRINK_FLOOR: usize = 64;
+
+/// Pops the first entry of `q` that can still be claimed, dropping stale ones
+/// (and aborting those of doomed waiters, which `try_select` refuses).
 fn pop_claimed<T>(q: &mut VecDeque<Entry<T>>) -> Option<Entry<T>> {
     while let Some(e) = q.pop_front() {
         if e.ctx.try_select(e.case) {
@@ -108,6 +120,22 @@ fn unpark(co: Option<Coroutine>) {
 }
 
 impl<T> Inner<T> {
+    /// Takes the oldest buffered value, shrinking the buffer when it is
+    /// mostly empty. The rule: when fewer than a quarter of the slots are in
+    /// use and the capacity is above [`SHRINK_FLOOR`], shrink to twice the
+    /// length (at least the floor). Amortised O(1): a shrink from capacity
+    /// `c` copies fewer than `c / 4` values and leaves the buffer half full,
+    /// so at least `len / 2` pops (or `len` pushes, to grow again) must
+    /// happen before the next reallocation, each paying for a constant share.
+    fn pop_buf(&mut self) -> Option<T> {
+        let v = self.buf.pop_front()?;
+        let (len, cap) = (self.buf.len(), self.buf.capacity());
+        if cap > SHRINK_FLOOR && len < cap / 4 {
+            self.buf.shrink_to((2 * len).max(SHRINK_FLOOR));
+        }
+        Some(v)
+    }
+
     /// Sends `v` if that can be done without waiting.
     pub(crate) fn try_send(&mut self, cap: Option<usize>, v: T) -> TrySend<T> {
         if self.closed || self.receivers_gone {
@@ -126,7 +154,7 @@ impl<T> Inner<T> {
 
     /// Receives a value if that can be done without waiting.
     pub(crate) fn try_recv(&mut self) -> TryRecv<T> {
-        if let Some(v) = self.buf.pop_front() {
+        if let Some(v) = self.pop_buf() {
             // A slot was freed: move the oldest waiting sender's value in.
             let mut wake = None;
             if let Some(e) = pop_claimed(&mut self.sendq) {
@@ -161,6 +189,12 @@ impl<T> Inner<T> {
     pub(crate) fn unregister(&mut self, ctx: &Arc<Context>) {
         self.sendq.retain(|e| !Arc::ptr_eq(&e.ctx, ctx));
         self.recvq.retain(|e| !Arc::ptr_eq(&e.ctx, ctx));
+    }
+
+    /// Slots allocated for the buffer (for the shrink test).
+    #[cfg(test)]
+    fn buf_capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Number of buffered values.
@@ -258,9 +292,10 @@ impl<T> Chan<T> {
         let packet: Packet<T> = Arc::new(Mutex::new(Some(v)));
         g.register_send(&ctx, 0, &packet);
         drop(g);
+        let withdraw = Withdraw { chan: self, ctx: &ctx };
         let outcome = ctx.wait(deadline);
         // Withdraw (and synchronise with the peer's transfer) before reading.
-        self.inner.lock().unregister(&ctx);
+        drop(withdraw);
         let left = packet.lock().take();
         match (outcome, left) {
             (Outcome::Selected(_), None) => Ok(()),
@@ -290,8 +325,9 @@ impl<T> Chan<T> {
         let packet: Packet<T> = Arc::new(Mutex::new(None));
         g.register_recv(&ctx, 0, &packet);
         drop(g);
+        let withdraw = Withdraw { chan: self, ctx: &ctx };
         let outcome = ctx.wait(deadline);
-        self.inner.lock().unregister(&ctx);
+        drop(withdraw);
         let got = packet.lock().take();
         match (outcome, got) {
             (Outcome::Selected(_), Some(v)) => Ok(Some(v)),
@@ -339,10 +375,73 @@ impl<T> Chan<T> {
     }
 }
 
+/// The withdrawal guard of a blocked `send`/`recv` (see `waiter`): dropped
+/// when the wait returns, or by the shutdown unwind passing through the wait,
+/// it aborts the context if it is still waiting and removes its entry. It is
+/// declared after the packet, so an unwound sender's value is dropped (by the
+/// packet, after this) outside the lock.
+struct Withdraw<'a, T> {
+    chan: &'a Chan<T>,
+    ctx: &'a Arc<Context>,
+}
+
+impl<T> Drop for Withdraw<'_, T> {
+    fn drop(&mut self) {
+        self.ctx.abort();
+        self.chan.inner.lock().unregister(self.ctx);
+    }
+}
+
 /// Why a blocking send did not complete (the value is handed back).
 pub(crate) enum SendFail<T> {
     /// The deadline passed.
     Timeout(T),
     /// The channel is closed or has no receivers.
     Disconnected(T),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Chan, TryRecv, TrySend, SHRINK_FLOOR};
+
+    #[test]
+    fn drained_unbounded_buffer_shrinks() {
+        let chan = Chan::<[u8; 256]>::new(None);
+        let mut g = chan.lock();
+        for _ in 0..100_000 {
+            assert!(matches!(g.try_send(None, [7; 256]), TrySend::Sent(None)));
+        }
+        assert!(g.buf_capacity() >= 100_000);
+        for _ in 0..100_000 - 10 {
+            assert!(matches!(g.try_recv(), TryRecv::Received(..)));
+        }
+        assert_eq!(g.len(), 10);
+        assert!(g.buf_capacity() <= 4 * SHRINK_FLOOR, "capacity {} kept after draining", g.buf_capacity());
+        // Still a FIFO after the reallocations.
+        for _ in 0..10 {
+            assert!(matches!(g.try_recv(), TryRecv::Received(v, None) if v == [7; 256]));
+        }
+        assert!(matches!(g.try_recv(), TryRecv::Empty));
+    }
+
+    #[test]
+    fn shrinking_keeps_order_and_floor() {
+        let chan = Chan::<usize>::new(None);
+        let mut g = chan.lock();
+        let mut next_out = 0;
+        for round in 0..4 {
+            for i in 0..5_000 {
+                assert!(matches!(g.try_send(None, round * 5_000 + i), TrySend::Sent(None)));
+            }
+            while g.len() > round {
+                match g.try_recv() {
+                    TryRecv::Received(v, None) => assert_eq!(v, next_out),
+                    _ => unreachable!("a value is buffered"),
+                }
+                next_out += 1;
+                assert!(g.buf_capacity() >= g.len());
+            }
+            assert!(g.buf_capacity() <= 4 * SHRINK_FLOOR);
+        }
+    }
 }
