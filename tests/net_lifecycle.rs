@@ -177,3 +177,27 @@ fn child_socket_io_in_destructors_at_shutdown() {
     assert_eq!(GAVE_UP.load(Ordering::SeqCst), 2, "both destructors ran and got the cancellation error");
     drop(peers);
 }
+
+#[test]
+fn bind_with_takes_any_address_form_as_bind_does() {
+    within(1, Duration::from_secs(30), "bind_with", || {
+        let listener = TcpListener::bind_with("127.0.0.1:0", 16, false).unwrap();
+        assert!(listener.local_addr().unwrap().ip().is_loopback());
+        let listener = TcpListener::bind_with(("127.0.0.1", 0), 16, true).unwrap();
+        assert!(listener.local_addr().unwrap().port() != 0);
+    });
+}
+
+#[test]
+fn run_and_block_on_accept_borrowing_closures() {
+    let words: Vec<&str> = "a b c".split(' ').collect();
+    let mut seen = 0;
+    let n = corio::run(|| {
+        seen = words.len();
+        words.iter().map(|w| w.len()).sum::<usize>()
+    });
+    assert_eq!((n, seen), (3, 3));
+    let runtime = corio::Runtime::builder().workers(1).build().unwrap();
+    let text = String::from("borrowed");
+    assert_eq!(runtime.block_on(|| text.as_str().len()), 8);
+}

@@ -25,7 +25,7 @@ impl std::error::Error for Cancelled {}
 
 /// A new cancellation error (kind `Other`).
 pub(crate) fn cancelled_error() -> io::Error {
-    io::Error::new(io::ErrorKind::Other, Cancelled)
+    io::Error::other(Cancelled)
 }
 
 /// Is `err` the error of an I/O call that gave up because its coroutine was

@@ -133,6 +133,12 @@ pub fn current() -> Coroutine {
     }
 }
 
+/// A handle to the calling OS thread, even inside a coroutine: its `unpark`
+/// is `std::thread::Thread::unpark` (for waits that must block the thread).
+pub(crate) fn current_thread() -> Coroutine {
+    Coroutine { inner: Inner::Thread { thread: std::thread::current(), id: plain_thread_id() } }
+}
+
 /// Blocks the calling coroutine until its token is made available by
 /// [`Coroutine::unpark`], consuming the token; returns at once if it already
 /// is. May return spuriously: call it in a loop that checks your condition.

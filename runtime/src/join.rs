@@ -133,6 +133,30 @@ impl<T> JoinHandle<T> {
         }
     }
 
+    /// As `join`, but never returns before the coroutine has finished or
+    /// been dropped, even when the caller is cancelled (a destructor run by
+    /// a shutdown unwind): it then blocks the thread. For `block_on`, whose
+    /// coroutine may borrow from the caller's frame.
+    pub(crate) fn join_to_the_end(self) -> thread::Result<T> {
+        loop {
+            let cancelled = {
+                let mut state = self.slot.state.lock();
+                if state.done {
+                    return state.result.take().expect("a join handle takes the result once");
+                }
+                let cancelled = context::cancelling();
+                state.waiter =
+                    Some(if cancelled { coroutine::current_thread() } else { coroutine::current() });
+                cancelled
+            };
+            if cancelled {
+                std::thread::park();
+            } else {
+                coroutine::park_for(WaitReason::Join);
+            }
+        }
+    }
+
     /// Has the coroutine finished (returned, panicked or been cancelled)?
     pub fn is_finished(&self) -> bool {
         self.slot.state.lock().done

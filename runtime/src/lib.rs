@@ -58,6 +58,27 @@ pub use join::{is_cancelled, JoinHandle, CANCELLED};
 pub use runtime::{run, Builder as RuntimeBuilder, Runtime, DEFAULT_STACK_SIZE};
 pub use task::WaitReason;
 
+/// About how many coroutines can be alive at once before stack allocation
+/// hits the kernel's limit on memory mappings (`vm.max_map_count`), on this
+/// kernel: stacks are carved from large chunks, and with `MADV_GUARD_INSTALL`
+/// (Linux >= 6.13) a chunk of ~1,000 stacks is one mapping, so the limit is
+/// far above a million; older kernels guard each stack with `mprotect`, which
+/// costs about two mappings per coroutine (~32,000 at the default limit of
+/// 65,530; raise `vm.max_map_count` for more). Leaves 10 % of the limit to the
+/// rest of the process. Memory is a separate limit.
+///
+/// ```
+/// assert!(corio::max_coroutines_hint() > 10_000);
+/// ```
+pub fn max_coroutines_hint() -> usize {
+    let maps = stack::max_map_count() / 10 * 9;
+    if stack::guards_split_mappings() {
+        maps / 2
+    } else {
+        maps.saturating_mul(900)
+    }
+}
+
 /// Prints `corio: fatal: <why>` and aborts the process: for failures that
 /// cannot be reported to anyone (a panic with nowhere to unwind to).
 pub(crate) fn abort_with(why: &str) -> ! {

@@ -55,27 +55,40 @@ static mut PREVIOUS_BUS: Option<libc::sigaction> = None;
 /// Installs the process-wide handler (idempotent).
 pub(crate) fn install_handler() {
     INSTALL.call_once(|| {
-        // SAFETY: `Once` serialises this block, and the statics are written
-        // before the handler that reads them is installed.
+        // SAFETY: `Once` serialises this block, so nothing else writes the
+        // statics; `install_for` writes each one before our handler (their
+        // only reader) can run for that signal.
         unsafe {
-            PREVIOUS_SEGV = install_for(libc::SIGSEGV);
-            PREVIOUS_BUS = install_for(libc::SIGBUS);
+            install_for(libc::SIGSEGV, &raw mut PREVIOUS_SEGV);
+            install_for(libc::SIGBUS, &raw mut PREVIOUS_BUS);
         }
     });
 }
 
+/// Saves the current handler of `signal` into `*previous`, then installs
+/// ours. In that order: our handler reads `*previous` (to chain), so it must
+/// be written before the handler can run. (Installing first and saving the
+/// old action from the same call left a window in which a fault ran our
+/// handler while the static was being written.)
+///
 /// # Safety
-/// Must be called once per signal, before any fault can reach our handler.
-unsafe fn install_for(signal: libc::c_int) -> Option<libc::sigaction> {
-    let mut action: libc::sigaction = std::mem::zeroed();
-    action.sa_sigaction = handle_fault as *const () as usize;
-    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-    libc::sigemptyset(&mut action.sa_mask);
-    let mut previous: libc::sigaction = std::mem::zeroed();
-    if libc::sigaction(signal, &action, &mut previous) != 0 {
-        return None;
+/// Call once per signal, with `previous` the static our handler reads for
+/// it, and nothing else accessing that static during the call.
+unsafe fn install_for(signal: libc::c_int, previous: *mut Option<libc::sigaction>) {
+    // SAFETY: plain-data structs for the libc calls; `previous` is valid for
+    // writes and unaliased by the contract above.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(signal, std::ptr::null(), &mut current) != 0 {
+            return; // leave the signal alone rather than chain to garbage
+        }
+        *previous = Some(current);
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handle_fault as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, std::ptr::null_mut());
     }
-    Some(previous)
 }
 
 extern "C" fn handle_fault(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {

@@ -163,15 +163,31 @@ impl Runtime {
     /// Runs `f` as a coroutine named "main" and blocks the calling thread
     /// until it returns its value. A panic in `f` is resumed on the caller.
     ///
+    /// `f` may borrow from the caller (as `std::thread::scope`'s closures
+    /// do): `block_on` returns only once the main coroutine has finished,
+    /// panicked or been dropped, never while it could still use a borrow.
+    ///
+    /// ```
+    /// let rt = corio::Runtime::new().unwrap();
+    /// let words = vec!["borrowed", "not moved"];
+    /// let count = rt.block_on(|| words.len());
+    /// assert_eq!((count, words.len()), (2, 2));
+    /// ```
+    ///
     /// Called from inside a coroutine, it parks that coroutine instead.
-    pub fn block_on<F, T>(&self, f: F) -> T
+    pub fn block_on<'a, F, T>(&self, f: F) -> T
     where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'a,
+        T: Send + 'a,
     {
-        let handle = spawn_on(&self.shared, Some("main".into()), None, f)
+        // SAFETY: the handle is joined below with `join_to_the_end`, which
+        // returns only after the coroutine's entry (the closure and all it
+        // borrows, and the result slot) has been consumed or dropped, even
+        // if the calling coroutine is cancelled meanwhile; and `&self` keeps
+        // the runtime (which could otherwise drop the entry later) alive.
+        let handle = unsafe { spawn_borrowing_on(&self.shared, Some("main".into()), None, f) }
             .unwrap_or_else(|err| panic!("corio: could not spawn the main coroutine: {err}"));
-        match handle.join() {
+        match handle.join_to_the_end() {
             Ok(value) => value,
             Err(payload) => panic::resume_unwind(payload),
         }
@@ -244,6 +260,34 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    // SAFETY: everything is 'static: no borrow to outlive.
+    unsafe { spawn_borrowing_on(shared, name, stack_size, f) }
+}
+
+/// What a coroutine's entry owns, in the order it is dropped: the closure
+/// (with whatever it borrows) before the completer, whose drop reports the
+/// coroutine as finished. (Struct fields drop in declaration order.)
+struct Entry<F, T> {
+    f: F,
+    completer: join::Completer<T>,
+}
+
+/// `spawn_on` for closures that may borrow (lifetime `'a`).
+///
+/// # Safety
+/// The caller must not let `'a` end before the returned handle's
+/// `join_to_the_end` has returned: until then the coroutine may run `f` or
+/// drop it, and the result slot may be written.
+pub(crate) unsafe fn spawn_borrowing_on<'a, F, T>(
+    shared: &Arc<Shared>,
+    name: Option<String>,
+    stack_size: Option<usize>,
+    f: F,
+) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'a,
+    T: Send + 'a,
+{
     let size = match stack_size {
         Some(bytes) => round_stack_size(bytes)?,
         None => shared.default_stack_size,
@@ -258,7 +302,15 @@ where
         }
     };
     let (completer, handle) = join::pair::<T>(CoroutineId::from_raw(id));
-    let entry = Box::new(move || join::run_and_complete(f, completer));
+    let entry = Entry { f, completer };
+    let entry: Box<dyn FnOnce() + Send + 'a> = Box::new(move || {
+        let entry = entry; // the whole struct, so its drop order holds
+        join::run_and_complete(entry.f, entry.completer)
+    });
+    // SAFETY: only the lifetime changes (same layout). The caller keeps 'a
+    // alive until the entry has been run or dropped (the function's
+    // contract), which is all the task needs of it.
+    let entry: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(entry) };
     let task = Arc::new(Task::new(id, name, entry, stack));
     match local {
         Some(worker) => worker.push_fresh(task),
@@ -272,14 +324,21 @@ where
 /// value; then shuts the runtime down, dropping coroutines still alive (their
 /// destructors run), as a Go program ends when `main` returns.
 ///
+/// `f` may borrow from the caller:
+///
+/// ```
+/// let n = 10;
+/// assert_eq!(corio::run(|| n * 2), 20);
+/// ```
+///
 /// # Panics
 /// If the runtime cannot start, if `f` panics (the panic is resumed after
 /// shutdown), or if called from inside a coroutine (it would block a worker
 /// thread while the inner runtime shuts down; use `spawn` instead).
-pub fn run<F, T>(f: F) -> T
+pub fn run<'a, F, T>(f: F) -> T
 where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'a,
+    T: Send + 'a,
 {
     assert!(
         !context::in_coroutine(),
@@ -294,13 +353,19 @@ where
     }
 }
 
-/// A task that is never run, for unit tests of queue structures.
+/// A stack from a process-wide pool, for unit tests of queue structures.
 #[cfg(test)]
-pub(crate) fn test_task() -> Arc<Task> {
+pub(crate) fn test_stack() -> crate::stack::Stack {
     use std::sync::OnceLock;
     static POOL: OnceLock<StackPool> = OnceLock::new();
     let pool = POOL.get_or_init(StackPool::new);
     let mut one = Vec::new();
     pool.take(round_stack_size(DEFAULT_STACK_SIZE).unwrap(), 1, &mut one).unwrap();
-    Arc::new(Task::new(reserve_ids(1), None, Box::new(|| {}), one.pop().unwrap()))
+    one.pop().unwrap()
+}
+
+/// A task that is never run, for unit tests of queue structures.
+#[cfg(test)]
+pub(crate) fn test_task() -> Arc<Task> {
+    Arc::new(Task::new(reserve_ids(1), None, Box::new(|| {}), test_stack()))
 }

@@ -193,6 +193,32 @@ struct SizeClass {
     carve_left: usize,
 }
 
+/// Does a stack guard cost a memory mapping of its own on this kernel?
+/// False with `MADV_GUARD_INSTALL` (Linux >= 6.13: guards live inside one
+/// chunk mapping), true with the `mprotect` fallback (each guard splits the
+/// chunk: about two mappings per stack). Probed once on a scratch mapping.
+pub(crate) fn guards_split_mappings() -> bool {
+    static SPLITS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SPLITS.get_or_init(|| {
+        if GUARD_MADVISE_UNSUPPORTED.load(Ordering::Relaxed) {
+            return true;
+        }
+        let page = page_size();
+        let Ok(chunk) = Chunk::map(2 * page) else { return true };
+        // SAFETY: the first page of a scratch mapping that nothing uses.
+        let rc = unsafe { libc::madvise(chunk.addr as *mut libc::c_void, page, MADV_GUARD_INSTALL) };
+        rc != 0
+    })
+}
+
+/// The kernel's limit on memory mappings per process.
+pub(crate) fn max_map_count() -> usize {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(65_530)
+}
+
 /// The process-wide (per-runtime) stack allocator.
 ///
 /// Workers keep a small private cache in front of it ([`StackCache`]), so the

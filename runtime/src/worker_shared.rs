@@ -94,8 +94,45 @@ impl WorkerShared {
         self.clear_inbox();
     }
 
+    /// Drops what is in the inbox. Some may be fresh coroutines (placement
+    /// hands those over too) whose closures are dropped here: in teardown
+    /// mode, so that a blocking call in a captured value's destructor (a
+    /// `join`, a socket write) returns instead of blocking this thread.
     fn clear_inbox(&self) {
         let stale = std::mem::take(&mut *self.inbox.lock());
-        drop(stale);
+        crate::context::tearing_down(|| drop(stale));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{reserve_ids, test_stack};
+    use std::sync::atomic::AtomicUsize;
+
+    static DROPPED_CANCELLING: AtomicUsize = AtomicUsize::new(0);
+
+    struct RecordsContext;
+    impl Drop for RecordsContext {
+        fn drop(&mut self) {
+            if crate::context::cancelling() {
+                DROPPED_CANCELLING.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn fresh_tasks_left_in_a_closed_inbox_are_dropped_in_teardown_mode() {
+        let worker = WorkerShared::new(0, crossbeam_deque::Worker::new_fifo().stealer()).unwrap();
+        let fresh = |value: RecordsContext| {
+            let entry = Box::new(move || drop(value));
+            Arc::new(Task::new(reserve_ids(1), None, entry, test_stack()))
+        };
+        worker.push_inbox(fresh(RecordsContext));
+        worker.close_and_clear_inbox();
+        assert_eq!(DROPPED_CANCELLING.load(Ordering::SeqCst), 1, "dropped by the teardown");
+        worker.push_inbox(fresh(RecordsContext));
+        assert_eq!(DROPPED_CANCELLING.load(Ordering::SeqCst), 2, "a push after the close");
+        assert!(!crate::context::cancelling(), "the mode ends with the drop");
     }
 }

@@ -50,18 +50,23 @@ pub struct TcpListener {
 impl TcpListener {
     /// Binds to `addr` with SO_REUSEADDR and a backlog of [`DEFAULT_BACKLOG`].
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        each_addr(addr, |addr| TcpListener::bind_with(*addr, DEFAULT_BACKLOG, false))
+        each_addr(addr, |addr| TcpListener::bind_one(addr, DEFAULT_BACKLOG, false))
     }
 
-    /// Binds to `addr` with the given backlog and, if `reuse_port`, SO_REUSEPORT
-    /// (several listeners on one port, the kernel spreading connections).
-    pub fn bind_with(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<TcpListener> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), None)?;
+    /// Binds to `addr` (each resolved address in turn, as `bind`) with the
+    /// given backlog and, if `reuse_port`, SO_REUSEPORT (several listeners on
+    /// one port, the kernel spreading connections).
+    pub fn bind_with<A: ToSocketAddrs>(addr: A, backlog: i32, reuse_port: bool) -> io::Result<TcpListener> {
+        each_addr(addr, |addr| TcpListener::bind_one(addr, backlog, reuse_port))
+    }
+
+    fn bind_one(addr: &SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(*addr), Type::STREAM.nonblocking(), None)?;
         socket.set_reuse_address(true)?;
         if reuse_port {
             socket.set_reuse_port(true)?;
         }
-        socket.bind(&addr.into())?;
+        socket.bind(&(*addr).into())?;
         socket.listen(backlog)?;
         Ok(TcpListener { source: IoSource::new(socket.into()) })
     }
