@@ -101,7 +101,6 @@ impl Coroutine {
     /// shutdown has begun (a parked one is only ever resumed to be unwound).
     /// Primitives never hand a value, a lock or a permit to such a waiter:
     /// it would be lost with it. Always false for a plain thread.
-    #[allow(dead_code)] // its users (sync, chan) land next
     pub(crate) fn is_doomed(&self) -> bool {
         match &self.inner {
             Inner::Task(task) => {

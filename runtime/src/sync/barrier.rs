@@ -10,6 +10,8 @@
 //!     arrived < n  → queue, park until RELEASED               → non-leader
 //!     arrived == n → arrived = 0 (next generation), notify and
 //!                    drain every waiter                        → leader
+//!  a waiter's park unwinds (shutdown), still queued: arrived -= 1, leave
+//!                    the queue (it never arrived, as far as the others see)
 //! ```
 //!
 //! The barrier is reusable: the next `n` calls form the next generation.
@@ -19,7 +21,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::waiter::{unpark_all, Waiter};
+use super::waiter::{unpark_all, Waiter, WAITING};
 
 const RELEASED: u8 = 1;
 
@@ -83,8 +85,18 @@ impl Barrier {
             st.waiters.push(Arc::clone(&w));
             w
         };
-        w.wait();
+        w.wait_or(|| self.withdraw(&w));
         BarrierWaitResult(false)
+    }
+
+    /// The unwind withdraw: a waiter still queued leaves its generation.
+    #[cold]
+    fn withdraw(&self, w: &Arc<Waiter>) {
+        let mut st = self.state.lock();
+        if w.state() == WAITING {
+            st.waiters.retain(|x| !x.is(w));
+            st.arrived -= 1;
+        }
     }
 }
 

@@ -177,7 +177,9 @@ impl<T> OnceLock<T> {
                         ws.queue.push(Arc::clone(&w));
                         w
                     };
-                    w.wait();
+                    // Unwound while queued: leave the queue (the wake-up is
+                    // broadcast, so there is nothing to pass on).
+                    w.wait_or(|| self.waiters.lock().queue.retain(|x| !x.is(&w)));
                 }
             }
         }

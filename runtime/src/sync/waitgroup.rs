@@ -10,7 +10,11 @@
 //!            count > 0: under the queue lock, re-check; still > 0 → queue, park
 //!  done():   count 1 → 0: under the queue lock, notify and drain every waiter
 //!            count 0 → -1: panic (as Go), the count stays 0
+//!  a queued wait() unwound at shutdown: removes itself from the queue
 //! ```
+//!
+//! A waiter whose park unwinds (its coroutine dropped at shutdown) removes
+//! itself from the queue.
 //!
 //! The re-check under the queue lock closes the race with a concurrent
 //! `1 → 0`: the `done` side takes the same lock after its decrement, so a
@@ -28,7 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::waiter::{unpark_all, Waiter, WAITING};
+use super::waiter::{unpark_all, Waiter};
 
 const RELEASED: u8 = 1;
 
@@ -94,7 +98,7 @@ impl WaitGroup {
     /// Parks until the count is zero.
     pub fn wait(&self) {
         if let Some(w) = self.enqueue() {
-            w.wait();
+            w.wait_or(|| self.withdraw(&w));
         }
     }
 
@@ -108,16 +112,23 @@ impl WaitGroup {
         let Some(w) = self.enqueue() else {
             return true;
         };
-        if w.wait_until(deadline).is_some() {
+        if w.wait_until_or(deadline, || self.withdraw(&w)).is_some() {
             return true;
         }
         let mut ws = self.inner.waiters.lock();
-        if w.state() == WAITING {
+        if w.notified().is_none() {
             ws.retain(|x| !x.is(&w));
             false
         } else {
             true
         }
+    }
+
+    /// The unwind withdraw: leave the queue (a release is broadcast, so
+    /// there is nothing to pass on).
+    #[cold]
+    fn withdraw(&self, w: &Arc<Waiter>) {
+        self.inner.waiters.lock().retain(|x| !x.is(w));
     }
 
     /// Queues a waiter unless the count is already zero.
