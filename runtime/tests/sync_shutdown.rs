@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{eventually, run_in_child, with_timeout};
 use corio::coroutine::Coroutine;
-use corio::sync::{Condvar, Mutex, RwLock, Semaphore};
+use corio::sync::{Barrier, Condvar, Mutex, RwLock, Semaphore, WaitGroup};
 use corio::{Runtime, WaitReason};
 use proptest::prelude::*;
 
@@ -227,6 +227,74 @@ fn child_destructor_locks_a_mutex_released_by_an_earlier_unwind() {
     drop(tx);
     assert!(locked_in_drop.load(Ordering::SeqCst));
     assert_eq!(*m.try_lock().expect("unlocked after the shutdown"), 10);
+}
+
+#[test]
+fn waitgroup_wait_in_a_destructor_gives_up_at_shutdown() {
+    run_in_child("child_waitgroup_wait_in_a_destructor_gives_up_at_shutdown", Duration::from_secs(30));
+}
+
+#[test]
+#[ignore]
+fn child_waitgroup_wait_in_a_destructor_gives_up_at_shutdown() {
+    // Run by its parent test in a child process (its failure is a 100 % CPU spin).
+    let wg = WaitGroup::new();
+    let rt = runtime(1);
+    wg.add(1);
+    let member = spawn(&rt, move || park_forever()); // never calls done()
+    parked(&member, WaitReason::Park);
+    let (wg2, returned) = (wg.clone(), Arc::new(AtomicBool::new(false)));
+    let r2 = Arc::clone(&returned);
+    let d = spawn(&rt, move || {
+        let _d = OnDrop(move || {
+            wg2.wait();
+            assert!(!wg2.wait_timeout(Duration::from_secs(60)));
+            r2.store(true, Ordering::SeqCst);
+        });
+        park_forever();
+    });
+    parked(&d, WaitReason::Park);
+    drop(rt);
+    assert!(returned.load(Ordering::SeqCst));
+    assert_eq!(wg.count(), 1);
+}
+
+#[test]
+fn barrier_wait_in_a_destructor_gives_up_at_shutdown() {
+    run_in_child("child_barrier_wait_in_a_destructor_gives_up_at_shutdown", Duration::from_secs(30));
+}
+
+#[test]
+#[ignore]
+fn child_barrier_wait_in_a_destructor_gives_up_at_shutdown() {
+    // Run by its parent test in a child process (its failure is a 100 % CPU spin).
+    let b = Arc::new(Barrier::new(3));
+    let rt = runtime(1);
+    let b2 = Arc::clone(&b);
+    let queued = spawn(&rt, move || {
+        b2.wait();
+    });
+    parked(&queued, WaitReason::Sync);
+    let (b2, leader) = (Arc::clone(&b), Arc::new(AtomicBool::new(true)));
+    let l2 = Arc::clone(&leader);
+    let d = spawn(&rt, move || {
+        let _d = OnDrop(move || l2.store(b2.wait().is_leader(), Ordering::SeqCst));
+        park_forever();
+    });
+    parked(&d, WaitReason::Park);
+    drop(rt);
+    assert!(!leader.load(Ordering::SeqCst));
+    // Neither the unwound waiter nor the destructor counts: a full new
+    // generation of three is needed.
+    let hs: Vec<_> = (0..2)
+        .map(|_| {
+            let b = Arc::clone(&b);
+            thread::spawn(move || b.wait().is_leader())
+        })
+        .collect();
+    let leaders =
+        b.wait().is_leader() as usize + hs.into_iter().map(|h| h.join().unwrap() as usize).sum::<usize>();
+    assert_eq!(leaders, 1);
 }
 
 #[test]
