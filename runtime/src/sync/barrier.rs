@@ -10,7 +10,17 @@
 //!     arrived < n  → queue, park until RELEASED               → non-leader
 //!     arrived == n → arrived = 0 (next generation), notify and
 //!                    drain every waiter                        → leader
+//!  wait() in a cancelling context, arrived + 1 < n: no arrival, no
+//!                    wait                                      → non-leader
+//!  a waiter's park unwinds (shutdown), still queued: arrived -= 1, leave
+//!                    the queue (it never arrived, as far as the others see)
 //! ```
+//!
+//! In a cancelling context (a destructor run by the shutdown unwind, which
+//! cannot park) `wait` never waits: if its arrival would not complete the
+//! generation it returns at once, not counted, as a non-leader. The other
+//! parties may have been unwound and will never arrive, so waiting there
+//! could only spin for ever.
 //!
 //! The barrier is reusable: the next `n` calls form the next generation.
 //! A barrier has no atomic fast path: every arrival must be counted under the
@@ -19,7 +29,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::waiter::{unpark_all, Waiter};
+use super::waiter::{unpark_all, Waiter, WAITING};
+use crate::context;
 
 const RELEASED: u8 = 1;
 
@@ -68,9 +79,17 @@ impl Barrier {
     }
 
     /// Parks until `n` coroutines (this one included) have called `wait`.
+    ///
+    /// In a destructor run while its runtime shuts down (the coroutine is
+    /// being unwound, so it cannot park), it returns at once as a non-leader
+    /// without arriving, unless its arrival completes the generation: see
+    /// the module docs.
     pub fn wait(&self) -> BarrierWaitResult {
         let w = {
             let mut st = self.state.lock();
+            if st.arrived + 1 < self.n && context::cancelling() {
+                return BarrierWaitResult(false);
+            }
             st.arrived += 1;
             if st.arrived == self.n {
                 st.arrived = 0;
@@ -83,8 +102,18 @@ impl Barrier {
             st.waiters.push(Arc::clone(&w));
             w
         };
-        w.wait();
+        w.wait_or(|| self.withdraw(&w));
         BarrierWaitResult(false)
+    }
+
+    /// The unwind withdraw: a waiter still queued leaves its generation.
+    #[cold]
+    fn withdraw(&self, w: &Arc<Waiter>) {
+        let mut st = self.state.lock();
+        if w.state() == WAITING {
+            st.waiters.retain(|x| !x.is(w));
+            st.arrived -= 1;
+        }
     }
 }
 

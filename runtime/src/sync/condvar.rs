@@ -11,10 +11,27 @@
 //!
 //! ```text
 //!  WAITING ──notify_one/notify_all pops it──▶ NOTIFIED → relock the mutex, return
-//!     └──deadline (wait_timeout): under the queue lock, still queued?
-//!          yes → remove itself, relock, return timed_out = true
-//!          no  → it was notified meanwhile: relock, return timed_out = false
+//!     ├──deadline (wait_timeout): under the queue lock, notified?
+//!     │    no  → remove itself (if a notifier skipped it, it is gone already),
+//!     │          relock, return timed_out = true
+//!     │    yes → it was notified meanwhile: relock, return timed_out = false
+//!     ├──a notifier finds it doomed at the head ──▶ SKIPPED: popped, not woken,
+//!     │    not counted; notify_one goes on to the next waiter
+//!     └──the park unwinds (shutdown): still WAITING → remove itself;
+//!          NOTIFIED → pass the notification on (notify_one); then relock the
+//!          mutex before the unwind leaves `wait` (see below)
 //! ```
+//!
+//! So `notify_one` returns true only if it woke a waiter that can still run,
+//! and a notification is never lost on a coroutine dropped at shutdown.
+//!
+//! An unwinding wait re-locks the mutex, as std's does: the caller's
+//! `MutexGuard` is only borrowed, it unlocks when the unwind reaches the
+//! caller's frame (and a `catch_unwind` around the wait could even keep using
+//! it), so leaving the mutex unlocked would let that guard unlock a mutex
+//! somebody else holds. During the shutdown unwind the re-lock cannot park: it
+//! waits with `yield_now` and aborts after a few seconds if the holder is a
+//! coroutine parked at the shutdown (see `Mutex`'s docs).
 //!
 //! `wait` returns only after a notification (no spurious wake-ups reach the
 //! caller), but as with any condition variable the condition must be
@@ -26,8 +43,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::mutex::MutexGuard;
-use super::waiter::{unpark_all, Waiter, WAITING};
+use super::mutex::{MutexGuard, RawMutex};
+use super::waiter::{pop_live, unpark_all, Waiter, SKIPPED, WAITING};
 
 const NOTIFIED: u8 = 1;
 
@@ -76,9 +93,10 @@ impl Condvar {
         let w = self.enqueue();
         let raw = MutexGuard::mutex(guard).raw();
         // SAFETY: `guard` proves the lock is held; it is re-acquired below
-        // before `guard` can be used again (we hold `&mut` to it).
+        // before `guard` can be used again (we hold `&mut` to it), also if
+        // the park unwinds.
         unsafe { raw.unlock() };
-        w.wait();
+        w.wait_or(|| self.unwind(&w, raw));
         raw.lock();
     }
 
@@ -96,11 +114,11 @@ impl Condvar {
         let raw = MutexGuard::mutex(guard).raw();
         // SAFETY: as in `wait`.
         unsafe { raw.unlock() };
-        let timed_out = match w.wait_until(deadline) {
+        let timed_out = match w.wait_until_or(deadline, || self.unwind(&w, raw)) {
             Some(_) => false,
             None => {
                 let mut q = self.queue.lock();
-                if w.state() == WAITING {
+                if w.notified().is_none() {
                     q.retain(|x| !x.is(&w));
                     true
                 } else {
@@ -110,6 +128,26 @@ impl Condvar {
         };
         raw.lock();
         WaitTimeoutResult(timed_out)
+    }
+
+    /// The unwind of a wait (see the module docs): leave the queue or pass a
+    /// notification on, then hold the mutex again, because the caller's
+    /// guard still exists and will unlock it. (Forgetting the guard instead
+    /// would never block, but it is borrowed, not moved in: we cannot.)
+    #[cold]
+    fn unwind(&self, w: &Arc<Waiter>, raw: &RawMutex) {
+        let state = {
+            let mut q = self.queue.lock();
+            let s = w.state();
+            if s == WAITING {
+                q.retain(|x| !x.is(w));
+            }
+            s
+        };
+        if state != WAITING && state != SKIPPED {
+            self.notify_one();
+        }
+        raw.lock();
     }
 
     /// Waits while `condition` holds: returns with the mutex locked and the
@@ -145,11 +183,12 @@ impl Condvar {
     }
 
     /// Wakes the longest-waiting coroutine, if any. Returns whether one was
-    /// woken.
+    /// woken (waiters of a runtime that is shutting down are skipped: they
+    /// will never run again).
     pub fn notify_one(&self) -> bool {
         let co = {
             let mut q = self.queue.lock();
-            match q.pop_front() {
+            match pop_live(&mut q, |w| &**w) {
                 Some(w) => w.notify(NOTIFIED),
                 None => return false,
             }
@@ -158,11 +197,16 @@ impl Condvar {
         true
     }
 
-    /// Wakes every waiting coroutine. Returns how many were woken.
+    /// Wakes every waiting coroutine. Returns how many were woken (waiters
+    /// of a runtime that is shutting down are dropped, not counted).
     pub fn notify_all(&self) -> usize {
         let wake: Vec<_> = {
             let mut q = self.queue.lock();
-            q.drain(..).map(|w| w.notify(NOTIFIED)).collect()
+            let mut wake = Vec::with_capacity(q.len());
+            while let Some(w) = pop_live(&mut q, |w| &**w) {
+                wake.push(w.notify(NOTIFIED));
+            }
+            wake
         };
         let n = wake.len();
         unpark_all(wake);

@@ -23,6 +23,26 @@
 //! From a plain thread the same calls block that thread, so these types also
 //! work between threads and coroutines.
 //!
+//! # Shutdown
+//!
+//! A primitive may outlive the runtime whose coroutines wait on it (held by
+//! `main`, or shared with another runtime). Dropping the runtime unwinds its
+//! parked coroutines; a waiter unwound while queued leaves the queue, or gives
+//! back what it was handed (a lock, a permit, a notification), and no lock,
+//! permit or notification is ever handed to a coroutine that will not run
+//! again (a *doomed* one: being unwound, or of a runtime shutting down). So the
+//! primitive stays fully usable from the outside afterwards.
+//!
+//! Destructors that run during that unwind cannot park. In them,
+//! [`WaitGroup::wait`] and [`Barrier::wait`] give up at once; lock
+//! acquisitions ([`Mutex`], [`RwLock`], [`Semaphore`], and a [`Condvar`] wait
+//! that unwinds re-locking its mutex) wait for the holder with
+//! `std::thread::yield_now`, and abort the process with a message naming the
+//! coroutine after a few seconds if the holder is a coroutine that was parked
+//! at the shutdown and is only unwound later on the same worker (it would
+//! never release). The state machines are in each module's docs, the shared
+//! waiter protocol in `waiter`'s.
+//!
 //! # The hazard these types exist for
 //!
 //! A coroutine runs on a worker thread shared with many other coroutines. If

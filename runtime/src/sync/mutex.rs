@@ -21,6 +21,16 @@
 //!                           if so it re-queues at the *front*, keeping its age
 //!      W waited >= 1 ms:  keep LOCKED (clear QUEUED if now empty), W := HANDED
 //!                         → W owns the mutex on waking (direct hand-off)
+//!      doomed waiters at the head are popped first and marked SKIPPED (never
+//!      handed nor woken); if none is left: clear LOCKED and QUEUED
+//!  unwind withdraw (the park of W unwinds at shutdown; queue lock held):
+//!      W still WAITING:   remove W (clear QUEUED if now empty)
+//!      W was HANDED:      W owns the mutex: unlock it (the next live waiter gets it)
+//!      W was WOKEN:       pass the wake-up on: if try_lock succeeds, unlock
+//!                         (which wakes the next waiter); else the holder will
+//!  lock in a cancelling context (a destructor run by the shutdown unwind):
+//!      never queues (it cannot park): try_lock, std::thread::yield_now, retry;
+//!      abort after SHUTDOWN_LOCK_WAIT (see `waiter`'s module docs)
 //! ```
 //!
 //! # Fairness policy (Go's starvation mode)
@@ -34,6 +44,18 @@
 //! every waiter reaches the head and no waiter starves.
 //!
 //! No poisoning: a panic while holding the guard simply unlocks the mutex.
+//!
+//! # Shutdown
+//!
+//! A mutex may outlive the runtime whose coroutines wait on it (it is held by
+//! `main` or shared with another runtime). Dropping the runtime unwinds its
+//! parked coroutines: a queued one withdraws (or unlocks what it was handed),
+//! and unlock never hands the mutex to a doomed waiter, so the mutex stays
+//! usable afterwards. A destructor that locks during the shutdown unwind waits
+//! for the holder with `yield_now`; if the holder is a coroutine that was
+//! parked when the runtime shut down and is unwound later on the same worker,
+//! it never releases, and the process aborts after a few seconds with a
+//! message naming the waiting coroutine (instead of spinning for ever).
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
@@ -44,7 +66,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::waiter::Waiter;
+use super::waiter::{pop_live, wait_while_cancelling, Waiter, WAITING};
+use crate::context;
 
 const LOCKED: u8 = 1;
 const QUEUED: u8 = 2;
@@ -114,6 +137,10 @@ impl RawMutex {
 
     #[cold]
     fn lock_slow(&self) {
+        if context::cancelling() {
+            // A destructor run by the shutdown unwind: it cannot park.
+            return wait_while_cancelling("Mutex", || self.try_lock());
+        }
         let mut since: Option<Instant> = None;
         let mut at_front = false;
         loop {
@@ -152,10 +179,35 @@ impl RawMutex {
                 }
                 w
             };
-            match waiter.wait() {
+            match waiter.wait_or(|| self.withdraw(&waiter)) {
                 HANDED => return,
                 _woken => at_front = true,
             }
+        }
+    }
+
+    /// The unwind withdraw of `w` (see the module docs).
+    #[cold]
+    fn withdraw(&self, w: &Arc<Waiter>) {
+        let state = {
+            let mut q = self.queue.lock();
+            let s = w.state();
+            if s == WAITING {
+                q.retain(|(x, _)| !x.is(w));
+                if q.is_empty() {
+                    self.state.fetch_and(!QUEUED, Ordering::Relaxed);
+                }
+            }
+            s
+        };
+        match state {
+            // SAFETY: HANDED means the unlocker left the mutex LOCKED for us:
+            // we own it.
+            HANDED => unsafe { self.unlock() },
+            // Pass the wake-up on: unlocking wakes the next waiter.
+            // SAFETY: `try_lock` just locked it for us.
+            WOKEN if self.try_lock() => unsafe { self.unlock() },
+            _ => {} // withdrawn, or SKIPPED: nothing was handed to us
         }
     }
 
@@ -173,8 +225,9 @@ impl RawMutex {
     fn unlock_slow(&self) {
         let co = {
             let mut q = self.queue.lock();
-            let Some((w, since)) = q.pop_front() else {
-                // Not reachable while QUEUED ⇔ non-empty holds; release anyway.
+            let Some((w, since)) = pop_live(&mut q, |(w, _)| &**w) else {
+                // Only doomed waiters were queued (or none, which is not
+                // reachable while QUEUED ⇔ non-empty holds): release.
                 self.state.fetch_and(!(LOCKED | QUEUED), Ordering::Release);
                 return;
             };

@@ -15,6 +15,10 @@
 //! race to become the next initialiser. An initialiser calling back into the
 //! same cell from inside its closure would wait for itself; that is detected
 //! (by coroutine id) and panics.
+//!
+//! A queued caller whose park unwinds (its coroutine dropped at shutdown)
+//! removes itself from the queue; the wake-up is broadcast, so there is
+//! nothing to pass on.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -177,7 +181,9 @@ impl<T> OnceLock<T> {
                         ws.queue.push(Arc::clone(&w));
                         w
                     };
-                    w.wait();
+                    // Unwound while queued: leave the queue (the wake-up is
+                    // broadcast, so there is nothing to pass on).
+                    w.wait_or(|| self.waiters.lock().queue.retain(|x| !x.is(&w)));
                 }
             }
         }

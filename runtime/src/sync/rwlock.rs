@@ -18,7 +18,15 @@
 //!  write unlock: WRITER ──CAS──▶ 0; if QUEUED: clear WRITER, grant
 //!  grant (queue lock held, lock free): pop the head; if it is a writer, set
 //!                WRITER for it; if readers, pop every reader at the head and
-//!                add them all; update QUEUED; notify them GRANTED
+//!                add them all; update QUEUED; notify them GRANTED. Doomed
+//!                waiters met at the head are popped and marked SKIPPED
+//!                (granted nothing, not unparked) and the grant goes on
+//!  unwind withdraw (a queued waiter's park unwinds at shutdown; queue lock):
+//!                still WAITING → remove itself, clear QUEUED if now empty;
+//!                GRANTED → it owns the lock: read/write unlock as usual
+//!  slow path in a cancelling context (a destructor run by the shutdown
+//!                unwind): never queues; retries the fast path with
+//!                std::thread::yield_now, aborts after SHUTDOWN_LOCK_WAIT
 //! ```
 //!
 //! # Fairness policy
@@ -32,6 +40,14 @@
 //! While `QUEUED` is set and the lock is free, a grant is in progress: the
 //! releaser that made it free holds, or is about to take, the queue lock, and
 //! nobody else can acquire meanwhile. No poisoning.
+//!
+//! # Shutdown
+//!
+//! As for [`Mutex`](super::Mutex): waiters unwound at shutdown leave the queue
+//! or release what they were granted, grants skip doomed waiters, and a
+//! destructor that locks during the shutdown unwind waits with `yield_now`,
+//! aborting after a few seconds if the holder is a coroutine parked at the
+//! shutdown (it would never release).
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
@@ -41,7 +57,8 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::waiter::{unpark_all, Waiter};
+use super::waiter::{skip_doomed, unpark_all, wait_while_cancelling, Waiter, WAITING};
+use crate::context;
 
 const WRITER: usize = 1;
 const QUEUED: usize = 2;
@@ -162,6 +179,13 @@ impl<T: ?Sized> RwLock<T> {
 
     #[cold]
     fn acquire_slow(&self, kind: Kind) {
+        if context::cancelling() {
+            // A destructor run by the shutdown unwind: it cannot park.
+            return wait_while_cancelling("RwLock", || match kind {
+                Kind::Read => self.try_read_fast(),
+                Kind::Write => self.try_write_fast(),
+            });
+        }
         let waiter = {
             let mut q = self.queue.lock();
             let mut s = self.state.load(Ordering::Relaxed);
@@ -182,7 +206,29 @@ impl<T: ?Sized> RwLock<T> {
             w
         };
         // Granted: the granter already registered us as an owner.
-        waiter.wait();
+        waiter.wait_or(|| self.withdraw(&waiter, kind));
+    }
+
+    /// The unwind withdraw of `w` (see the module docs).
+    #[cold]
+    fn withdraw(&self, w: &Arc<Waiter>, kind: Kind) {
+        let state = {
+            let mut q = self.queue.lock();
+            let s = w.state();
+            if s == WAITING {
+                q.retain(|(x, _)| !x.is(w));
+                if q.is_empty() {
+                    self.state.fetch_and(!QUEUED, Ordering::Release);
+                }
+            }
+            s
+        };
+        if state == GRANTED {
+            match kind {
+                Kind::Read => self.read_unlock(),
+                Kind::Write => self.write_unlock(),
+            }
+        }
     }
 
     fn read_unlock(&self) {
@@ -212,6 +258,7 @@ impl<T: ?Sized> RwLock<T> {
                 return; // owned again (cannot happen) or nothing to do
             }
             let mut next = 0;
+            skip_doomed(&mut q, |(w, _)| &**w);
             if q.front().is_some_and(|(_, k)| *k == Kind::Write) {
                 let (w, _) = q.pop_front().expect("non-empty");
                 next = WRITER;
@@ -221,6 +268,7 @@ impl<T: ?Sized> RwLock<T> {
                     let (w, _) = q.pop_front().expect("non-empty");
                     next += READER;
                     wake.push(w.notify(GRANTED));
+                    skip_doomed(&mut q, |(w, _)| &**w);
                 }
             }
             if !q.is_empty() {

@@ -14,12 +14,27 @@
 //!  release(n), slow (queue lock): pop up to n waiters, notify them GRANTED;
 //!                  add what is left to permits; clear QUEUED if now empty
 //!  timeout (queue lock): still WAITING → remove itself (clear QUEUED if now
-//!                  empty), fail; else it was granted just before: succeed
+//!                  empty), fail; SKIPPED → fail; else it was granted just
+//!                  before: succeed
+//!  release_slow skips doomed waiters at the head (pops them, marks them
+//!                  SKIPPED, no permit, no unpark)
+//!  unwind withdraw (a queued waiter's park unwinds at shutdown; queue lock):
+//!                  still WAITING → remove itself (clear QUEUED if now empty);
+//!                  GRANTED → give the permit back (release(1))
+//!  acquire in a cancelling context (a destructor run by the shutdown unwind):
+//!                  never queues; retries the fast path with
+//!                  std::thread::yield_now; `acquire` aborts after
+//!                  SHUTDOWN_LOCK_WAIT, `acquire_timeout` fails then (or at
+//!                  its deadline)
 //! ```
 //!
 //! Fairness: FIFO. Once anybody is queued, newcomers queue behind them and
 //! released permits go to the head of the queue, so a waiter cannot be
 //! overtaken.
+//!
+//! Shutdown: as for [`Mutex`](super::Mutex), a semaphore shared with the
+//! outside stays usable after a runtime whose coroutines were queued on it is
+//! dropped: their permits are neither lost nor handed to the dead.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -27,7 +42,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::waiter::{unpark_all, Waiter, WAITING};
+use super::waiter::{
+    pop_live, unpark_all, wait_while_cancelling, wait_while_cancelling_until, Waiter, WAITING,
+};
+use crate::context;
 
 const QUEUED: usize = 1;
 const PERMIT: usize = 2;
@@ -72,8 +90,11 @@ impl Semaphore {
     /// Takes a permit, parking until one is available.
     pub fn acquire(&self) -> SemaphorePermit<'_> {
         if !self.try_fast() {
-            if let Some(w) = self.enqueue() {
-                w.wait();
+            if context::cancelling() {
+                // A destructor run by the shutdown unwind: it cannot park.
+                wait_while_cancelling("Semaphore permit", || self.try_fast());
+            } else if let Some(w) = self.enqueue() {
+                w.wait_or(|| self.withdraw(&w));
             }
         }
         SemaphorePermit { sem: self }
@@ -92,21 +113,48 @@ impl Semaphore {
         let Some(deadline) = Instant::now().checked_add(timeout) else {
             return Some(self.acquire());
         };
+        if context::cancelling() {
+            // A destructor run by the shutdown unwind: it cannot park.
+            return wait_while_cancelling_until(deadline, || self.try_fast())
+                .then_some(SemaphorePermit { sem: self });
+        }
         let Some(w) = self.enqueue() else {
             return Some(SemaphorePermit { sem: self });
         };
-        if w.wait_until(deadline).is_some() {
+        if w.wait_until_or(deadline, || self.withdraw(&w)).is_some() {
             return Some(SemaphorePermit { sem: self });
         }
         let mut q = self.queue.lock();
-        if w.state() != WAITING {
+        if w.notified().is_some() {
             return Some(SemaphorePermit { sem: self });
         }
-        q.retain(|x| !x.is(&w));
+        self.remove(&mut q, &w);
+        None
+    }
+
+    /// Removes `w` from the queue (queue lock held), clearing QUEUED if it
+    /// is then empty.
+    fn remove(&self, q: &mut VecDeque<Arc<Waiter>>, w: &Arc<Waiter>) {
+        q.retain(|x| !x.is(w));
         if q.is_empty() {
             self.state.fetch_and(!QUEUED, Ordering::Release);
         }
-        None
+    }
+
+    /// The unwind withdraw of `w` (see the module docs).
+    #[cold]
+    fn withdraw(&self, w: &Arc<Waiter>) {
+        let state = {
+            let mut q = self.queue.lock();
+            let s = w.state();
+            if s == WAITING {
+                self.remove(&mut q, w);
+            }
+            s
+        };
+        if state == GRANTED {
+            self.add_permits(1);
+        }
     }
 
     /// Adds `n` permits (handing them to queued waiters first). Also the way
@@ -166,7 +214,7 @@ impl Semaphore {
             let mut q = self.queue.lock();
             let mut left = n;
             while left > 0 {
-                let Some(w) = q.pop_front() else { break };
+                let Some(w) = pop_live(&mut q, |w| &**w) else { break };
                 wake.push(w.notify(GRANTED));
                 left -= 1;
             }

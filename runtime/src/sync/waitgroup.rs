@@ -6,11 +6,19 @@
 //! lowers it by one, and the transition `1 → 0` wakes every parked `wait`er:
 //!
 //! ```text
-//!  wait():   count == 0 ─────────────────────────────────────▶ return at once
+//!  wait():   count == 0, or a cancelling context ──────────────▶ return at once
 //!            count > 0: under the queue lock, re-check; still > 0 → queue, park
 //!  done():   count 1 → 0: under the queue lock, notify and drain every waiter
 //!            count 0 → -1: panic (as Go), the count stays 0
+//!  a queued wait() unwound at shutdown: removes itself from the queue
 //! ```
+//!
+//! A waiter whose park unwinds (its coroutine dropped at shutdown) removes
+//! itself from the queue. In a cancelling context (a destructor run by the
+//! shutdown unwind, which cannot park) `wait` and `wait_timeout` do not
+//! queue: they return at once, `wait_timeout` returning whether the count is
+//! zero. The tasks they would wait for may have been unwound without calling
+//! `done()`, so waiting there could only spin for ever.
 //!
 //! The re-check under the queue lock closes the race with a concurrent
 //! `1 → 0`: the `done` side takes the same lock after its decrement, so a
@@ -28,7 +36,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::waiter::{unpark_all, Waiter, WAITING};
+use super::waiter::{unpark_all, Waiter};
+use crate::context;
 
 const RELEASED: u8 = 1;
 
@@ -92,15 +101,23 @@ impl WaitGroup {
     }
 
     /// Parks until the count is zero.
+    ///
+    /// In a destructor run while its runtime shuts down (the coroutine is
+    /// being unwound, so it cannot park) it returns at once, even if the
+    /// count is not zero: see the module docs.
     pub fn wait(&self) {
         if let Some(w) = self.enqueue() {
-            w.wait();
+            w.wait_or(|| self.withdraw(&w));
         }
     }
 
     /// Parks until the count is zero or `timeout` elapses; returns true if
-    /// the count reached zero.
+    /// the count reached zero. Returns at once in a destructor run by the
+    /// shutdown unwind (see [`WaitGroup::wait`]).
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        if context::cancelling() {
+            return self.count() == 0;
+        }
         let Some(deadline) = Instant::now().checked_add(timeout) else {
             self.wait();
             return true;
@@ -108,11 +125,11 @@ impl WaitGroup {
         let Some(w) = self.enqueue() else {
             return true;
         };
-        if w.wait_until(deadline).is_some() {
+        if w.wait_until_or(deadline, || self.withdraw(&w)).is_some() {
             return true;
         }
         let mut ws = self.inner.waiters.lock();
-        if w.state() == WAITING {
+        if w.notified().is_none() {
             ws.retain(|x| !x.is(&w));
             false
         } else {
@@ -120,9 +137,17 @@ impl WaitGroup {
         }
     }
 
-    /// Queues a waiter unless the count is already zero.
+    /// The unwind withdraw: leave the queue (a release is broadcast, so
+    /// there is nothing to pass on).
+    #[cold]
+    fn withdraw(&self, w: &Arc<Waiter>) {
+        self.inner.waiters.lock().retain(|x| !x.is(w));
+    }
+
+    /// Queues a waiter unless the count is already zero, or unless this is a
+    /// cancelling context (see the module docs).
     fn enqueue(&self) -> Option<Arc<Waiter>> {
-        if self.count() == 0 {
+        if self.count() == 0 || context::cancelling() {
             return None;
         }
         let mut ws = self.inner.waiters.lock();

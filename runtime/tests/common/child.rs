@@ -13,6 +13,27 @@ use std::time::{Duration, Instant};
 /// fails if it fails, or kills it and fails if it has not exited within `limit`.
 /// Returns the child's stderr (for tests that check a message).
 pub fn run_in_child(name: &str, limit: Duration) -> String {
+    let (status, stdout, stderr) = run_child(name, limit);
+    assert!(status.success(), "{name}: the child failed ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("1 passed"), "{name}: the child ran no test (wrong name?)\nstdout:\n{stdout}");
+    stderr
+}
+
+/// As [`run_in_child`], for a child expected to abort the process (a fatal
+/// error by design): fails if it exits normally or hangs past `limit`.
+/// Returns its stderr.
+pub fn run_in_child_expecting_abort(name: &str, limit: Duration) -> String {
+    let (status, stdout, stderr) = run_child(name, limit);
+    assert!(
+        !status.success(),
+        "{name}: the child did not abort ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(!stdout.contains("test result"), "{name}: the child ended normally\nstdout:\n{stdout}");
+    stderr
+}
+
+/// Runs the child; kills it and fails if it has not exited within `limit`.
+fn run_child(name: &str, limit: Duration) -> (std::process::ExitStatus, String, String) {
     let mut child = Command::new(std::env::current_exe().expect("the test binary's path"))
         .args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env("CORIO_TEST_CHILD", "1")
@@ -39,9 +60,7 @@ pub fn run_in_child(name: &str, limit: Duration) -> String {
         std::thread::sleep(Duration::from_millis(5));
     };
     let output = child.wait_with_output().expect("collect the child's output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(status.success(), "{name}: the child failed ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("1 passed"), "{name}: the child ran no test (wrong name?)\nstdout:\n{stdout}");
-    stderr
+    (status, stdout, stderr)
 }

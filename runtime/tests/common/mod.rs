@@ -3,7 +3,7 @@
 
 mod child;
 #[allow(unused_imports)] // not every test binary runs a child
-pub use child::run_in_child;
+pub use child::{run_in_child, run_in_child_expecting_abort};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
