@@ -15,7 +15,7 @@
 #[path = "shared/mod.rs"]
 mod shared;
 
-use corio_reactor::{Context, Handler, ServerBuilder};
+use corio_reactor::{Handler, HandlerContext, ServerBuilder};
 use std::io;
 
 /// The whole service: write back what was read. The framework reads (into the loop's buffer),
@@ -23,11 +23,11 @@ use std::io;
 struct Echo;
 
 impl Handler for Echo {
-    fn read(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
+    fn read(&mut self, ctx: &mut HandlerContext<'_>, data: &[u8]) {
         ctx.write(data);
     }
 
-    fn error(&mut self, ctx: &mut Context<'_>, err: &io::Error) {
+    fn error(&mut self, ctx: &mut HandlerContext<'_>, err: &io::Error) {
         if !matches!(err.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) {
             eprintln!("echo_callback: connection error: {err}");
         }

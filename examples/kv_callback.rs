@@ -10,13 +10,13 @@
 //!
 //! The protocol is documented in examples/kv.rs. Differences in shape, not behaviour: partial
 //! lines are buffered by the decoder (and lines that lie whole in one read are not copied),
-//! replies are queued with `Context::write` and flushed by the loop after each read, and a
+//! replies are queued with `HandlerContext::write` and flushed by the loop after each read, and a
 //! too-long line reaches the handler as an error event.
 
 #[path = "shared/mod.rs"]
 mod shared;
 
-use corio_reactor::{Context, FrameTooLong, Handler, LineDecoder, ServerBuilder};
+use corio_reactor::{FrameTooLong, Handler, HandlerContext, LineDecoder, ServerBuilder};
 use std::io;
 
 // The protocol (parsing, the store) is shared: examples/shared/kv_protocol.rs.
@@ -41,7 +41,7 @@ struct Kv {
 }
 
 impl Handler for Kv {
-    fn read(&mut self, ctx: &mut Context<'_>, line: &[u8]) {
+    fn read(&mut self, ctx: &mut HandlerContext<'_>, line: &[u8]) {
         self.commands += 1;
         self.out.clear();
         match (&mut self.state, parse(line)) {
@@ -78,7 +78,7 @@ impl Handler for Kv {
         ctx.write(&self.out);
     }
 
-    fn error(&mut self, ctx: &mut Context<'_>, err: &io::Error) {
+    fn error(&mut self, ctx: &mut HandlerContext<'_>, err: &io::Error) {
         if FrameTooLong::is(err) {
             ctx.write(b"ERROR line too long\n");
         } else if !matches!(err.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) {

@@ -5,8 +5,9 @@
 //! measured here as 1.6 us for a wait that finds nothing. A worker that sleeps
 //! and wakes tens of thousands of times a second pays that on every cycle, so
 //! the poller calls `epoll_wait` on `polling`'s epoll fd itself (one syscall)
-//! and keeps `polling` for what it does well: registering, modifying and
-//! deleting fds. Keys are what `polling` stores in `epoll_event.u64`.
+//! and keeps `polling` for creating the epoll instance and deleting fds
+//! (registration is a direct `epoll_ctl`, see `registration`). Keys are what
+//! is stored in `epoll_event.u64`.
 
 /// Space for the readiness events of one wait.
 pub struct Events {

@@ -30,11 +30,11 @@
 //! next timer; other threads that give it work push to its inbox and call `notify()`, which
 //! costs a syscall only if the worker is actually asleep. A readiness event for a coroutine
 //! owned by another worker is woken through its `Wake` impl, which pushes to that worker's
-//! inbox and notifies it. A `wait` costs ~5 syscalls in `polling` (`wait(Some(0))` with nothing
-//! ready: ~1.6 us here; a coalesced `notify()` to an awake owner: ~3 ns; notify to a blocked
-//! owner until its `wait` returns: p50 ~16 us; see `examples/measure.rs`), so a worker should not
+//! inbox and notifies it. A `wait` is one `epoll_wait` (not `polling`'s five syscalls: see
+//! [`Events`]); a coalesced `notify()` to an awake owner costs ~3 ns, and a notify to a blocked
+//! owner until its `wait` returns p50 ~16 us (`examples/measure.rs`). Even so a worker should not
 //! poll with timeout 0 on every scheduler tick: poll when idle (blocking) and, while busy, only
-//! every N ticks or every few hundred microseconds.
+//! every N ticks.
 //!
 //! # Callback-style use
 //!

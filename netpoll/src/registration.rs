@@ -7,8 +7,9 @@
 //! still touch epoll with it.
 //!
 //! Invariants:
-//! - Registered exactly once (`PollMode::Edge`, `Event::all(key)`), never modified: no per-wait
-//!   re-arm syscalls. Edge mode reports each new arrival once; the slots of
+//! - Registered exactly once, edge-triggered, for `EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI`
+//!   (a direct `epoll_ctl`: `polling`'s `Event` cannot express `EPOLLRDHUP`), never modified:
+//!   no per-wait re-arm syscalls. Edge mode reports each new arrival once; the slots of
 //!   [`crate::slot`] remember it until a waiter consumes it.
 //! - `close` runs at most once: it marks the state closed (events are dropped from then on),
 //!   deletes the fd from epoll, frees the slab entry (retiring the key's generation) and wakes
@@ -17,6 +18,12 @@
 //!   every std and socket2 type; do not put an fd you swap out behind interior mutability).
 //!
 //! # Using it from a coroutine runtime (the "no lost wake-up" loop)
+//!
+//! One waiter per direction at a time, and that waiter must make the syscall after every
+//! `Ready` it consumes: an edge may stand for several arrivals (two datagrams, two
+//! connections), so whoever consumed it must look at the socket again. A runtime that lets
+//! several tasks wait on one direction serialises whole operations, syscall included (corio's
+//! `IoLock`, Go's `fdMutex`), not just the wait.
 //!
 //! ```text
 //! loop {

@@ -21,7 +21,7 @@
 //!   length-field decoder after skipping the announced length), so a handler that does not
 //!   close the connection keeps receiving frames.
 
-use crate::handler::{Context, Handler};
+use crate::handler::{Handler, HandlerContext};
 use std::fmt;
 use std::io;
 
@@ -137,7 +137,7 @@ impl LineDecoder {
 }
 
 impl Handler for LineDecoder {
-    fn read(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
+    fn read(&mut self, ctx: &mut HandlerContext<'_>, data: &[u8]) {
         self.decode(data, |frame| match frame {
             Ok(line) => ctx.fire_read(line),
             Err(err) => ctx.fire_error(&err.into_io()),
@@ -250,7 +250,7 @@ impl LengthFieldDecoder {
 }
 
 impl Handler for LengthFieldDecoder {
-    fn read(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
+    fn read(&mut self, ctx: &mut HandlerContext<'_>, data: &[u8]) {
         self.decode(data, |frame| match frame {
             Ok(payload) => ctx.fire_read(payload),
             Err(err) => ctx.fire_error(&err.into_io()),

@@ -14,7 +14,7 @@
 //!   - after `max_reads_per_event` full reads (fairness): the loop queues the connection to
 //!     continue after the other ready connections had their turn (`Step::Again`);
 //!   - when the output queue exceeds the high-water mark: reading pauses (below);
-//!   - on EOF or [`Context::close`](crate::Context::close): the connection is closing.
+//!   - on EOF or [`HandlerContext::close`](crate::HandlerContext::close): the connection is closing.
 //!
 //! A short read ends the loop (Netty's and tokio's shortcut: the kernel buffer was drained, and
 //! new data will raise a new edge), saving the `read(2)` that would fail with `EAGAIN`, unless
@@ -39,7 +39,7 @@
 //! and closes at once, dropping queued output. `inactive` fires exactly once, from
 //! `Connection::close`.
 
-use crate::handler::{ChannelState, Context, Handler, OutQueue};
+use crate::handler::{ChannelState, Handler, HandlerContext, OutQueue};
 use crate::server::Config;
 use corio_netpoll::{Poller, Registration};
 use std::io::{self, Read, Write};
@@ -87,8 +87,8 @@ impl Connection {
     }
 
     /// The head of the pipeline.
-    fn head(&mut self) -> Context<'_> {
-        Context { next: &mut self.handlers, state: &mut self.state }
+    fn head(&mut self) -> HandlerContext<'_> {
+        HandlerContext { next: &mut self.handlers, state: &mut self.state }
     }
 
     /// Fires `active` and flushes what it wrote (a greeting, say).

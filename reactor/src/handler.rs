@@ -1,4 +1,4 @@
-//! Handlers, the pipeline they form, and the [`Context`] through which they act.
+//! Handlers, the pipeline they form, and the [`HandlerContext`] through which they act.
 //!
 //! This is Netty's data-processing model, cut down to what a byte-stream server needs:
 //!
@@ -14,7 +14,7 @@
 //! - Messages are byte slices: raw socket bytes at the head, frames after a decoder. A decoder
 //!   fires each frame to the rest of the pipeline as a slice of its buffer or of the loop's read
 //!   buffer; nothing is allocated per frame.
-//! - Output goes through [`Context::write`], which appends to the connection's output queue.
+//! - Output goes through [`HandlerContext::write`], which appends to the connection's output queue.
 //!   The event loop flushes the queue after each callback batch (one `write(2)` for all replies
 //!   produced by one read) and again when the socket becomes writable.
 //!
@@ -25,7 +25,7 @@
 //!   need not be `Send` (the initialiser that builds them runs on the loop thread).
 //! - At the tail of the pipeline, an unhandled `read` is dropped and an unhandled `error` closes
 //!   the connection.
-//! - After [`Context::close`] no more `read` events are delivered on that connection (the rest of
+//! - After [`HandlerContext::close`] no more `read` events are delivered on that connection (the rest of
 //!   the current read is dropped); queued output is still flushed before the socket is closed,
 //!   then `inactive` fires once.
 
@@ -36,33 +36,33 @@ use std::net::SocketAddr;
 /// to the next handler, so implement only what you need.
 pub trait Handler {
     /// The connection was accepted and registered with its event loop.
-    fn active(&mut self, ctx: &mut Context<'_>) {
+    fn active(&mut self, ctx: &mut HandlerContext<'_>) {
         ctx.fire_active();
     }
 
     /// Bytes arrived: raw socket bytes at the head of the pipeline, or one frame after a decoder.
     /// `data` borrows a loop- or decoder-owned buffer and is only valid during the call.
-    fn read(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
+    fn read(&mut self, ctx: &mut HandlerContext<'_>, data: &[u8]) {
         ctx.fire_read(data);
     }
 
     /// The connection became writable again: after reading was paused because more than the
     /// high-water mark of output was queued, the queue drained below the low-water mark and
     /// reading resumed (Netty's `channelWritabilityChanged` to writable).
-    fn writable(&mut self, ctx: &mut Context<'_>) {
+    fn writable(&mut self, ctx: &mut HandlerContext<'_>) {
         ctx.fire_writable();
     }
 
-    /// The connection was closed (by the peer, by [`Context::close`], by an I/O error, or at
+    /// The connection was closed (by the peer, by [`HandlerContext::close`], by an I/O error, or at
     /// server shutdown). Called exactly once, last; writes are discarded from here on.
-    fn inactive(&mut self, ctx: &mut Context<'_>) {
+    fn inactive(&mut self, ctx: &mut HandlerContext<'_>) {
         ctx.fire_inactive();
     }
 
     /// An I/O error (the connection is closed right after) or a decoder's error such as
     /// [`FrameTooLong`](crate::FrameTooLong) (the connection stays open unless a handler, or
     /// the tail of the pipeline, closes it).
-    fn error(&mut self, ctx: &mut Context<'_>, err: &io::Error) {
+    fn error(&mut self, ctx: &mut HandlerContext<'_>, err: &io::Error) {
         ctx.fire_error(err);
     }
 }
@@ -137,7 +137,7 @@ impl OutQueue {
     }
 }
 
-/// The per-connection state a [`Context`] acts on (owned by the connection).
+/// The per-connection state a [`HandlerContext`] acts on (owned by the connection).
 pub(crate) struct ChannelState {
     pub(crate) out: OutQueue,
     /// Close requested (by a handler, EOF or an error at the tail): read no more, deliver no
@@ -153,12 +153,12 @@ pub(crate) struct ChannelState {
 }
 
 /// A handler's view of its connection and of the rest of the pipeline, passed to every callback.
-pub struct Context<'a> {
+pub struct HandlerContext<'a> {
     pub(crate) next: &'a mut [Box<dyn Handler>],
     pub(crate) state: &'a mut ChannelState,
 }
 
-impl Context<'_> {
+impl HandlerContext<'_> {
     /// Queues `data` for sending. The event loop writes it after the current callback batch, or
     /// when the socket becomes writable. Never blocks; back-pressure is applied by pausing reads
     /// (see [`is_writable`](Self::is_writable)). Dropped after the connection closed.
@@ -202,9 +202,9 @@ impl Context<'_> {
     }
 
     /// Calls `f` with the next handler and a context for the rest; `None` at the tail.
-    fn next<R>(&mut self, f: impl FnOnce(&mut dyn Handler, &mut Context<'_>) -> R) -> Option<R> {
+    fn next<R>(&mut self, f: impl FnOnce(&mut dyn Handler, &mut HandlerContext<'_>) -> R) -> Option<R> {
         let (handler, rest) = self.next.split_first_mut()?;
-        Some(f(handler.as_mut(), &mut Context { next: rest, state: self.state }))
+        Some(f(handler.as_mut(), &mut HandlerContext { next: rest, state: self.state }))
     }
 
     /// Passes `active` to the next handler.

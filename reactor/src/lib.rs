@@ -12,17 +12,17 @@
 //! |---------------------------|-----------------------------------------------------------|
 //! | thread model: boss + `EventLoopGroup` | [`acceptor`] thread + N [`event_loop`]s, one thread and one `Poller` each |
 //! | I/O model: `Channel.Unsafe` | [`connection`]: read until `EAGAIN`, batched writes, back-pressure |
-//! | data model: `ChannelPipeline` | [`handler`]: [`Handler`] callbacks, [`Pipeline`], [`Context`]; [`codec`] decoders |
+//! | data model: `ChannelPipeline` | [`handler`]: [`Handler`] callbacks, [`Pipeline`], [`HandlerContext`]; [`codec`] decoders |
 //!
 //! ```text
 //!   acceptor thread                      event loop k (one thread, one Poller)
 //!   accept4(NONBLOCK|CLOEXEC) ──round-robin──▶ inbox ─▶ register ─▶ conns[token]
 //!   EMFILE: back off 5 ms..1 s      notify()           on readiness: read ─▶ [decoder] ─▶ [handler]
-//!                                                                    write ◀── Context::write
+//!                                                                    write ◀── HandlerContext::write
 //! ```
 //!
 //! A handler sees its connection only through callbacks (`active`, `read`, `writable`,
-//! `inactive`, `error`) and acts through a [`Context`]; anything it must remember between two
+//! `inactive`, `error`) and acts through a [`HandlerContext`]; anything it must remember between two
 //! reads (a partial line, a transaction in progress) lives in its own fields, an explicit state
 //! machine. That is the callback model's cost in code shape; the coroutine model keeps the same
 //! state in local variables and in the position of the code, at the price of a stack per
@@ -35,7 +35,7 @@
 //! - Every socket is registered once, edge-triggered; each readiness event is acted on until
 //!   the kernel says `EAGAIN` (or a fairness cap of 16 reads, after which the connection is
 //!   resumed after the other ready ones), so no edge is ever lost.
-//! - Output is queued by [`Context::write`] and flushed after each read's callbacks, one
+//! - Output is queued by [`HandlerContext::write`] and flushed after each read's callbacks, one
 //!   `write(2)` for all replies to one read; the rest goes out when the socket is writable.
 //! - Back-pressure: with more than the high-water mark (64 KiB) of output queued a connection
 //!   stops reading until the queue drains to the low-water mark (32 KiB). A peer that writes
@@ -50,11 +50,11 @@
 //! # Example: an echo server
 //!
 //! ```no_run
-//! use corio_reactor::{Context, Handler, ServerBuilder};
+//! use corio_reactor::{HandlerContext, Handler, ServerBuilder};
 //!
 //! struct Echo;
 //! impl Handler for Echo {
-//!     fn read(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
+//!     fn read(&mut self, ctx: &mut HandlerContext<'_>, data: &[u8]) {
 //!         ctx.write(data);
 //!     }
 //! }
@@ -79,5 +79,5 @@ pub mod handler;
 pub mod server;
 
 pub use codec::{FrameTooLong, LengthFieldDecoder, LineDecoder};
-pub use handler::{Context, Handler, Pipeline};
+pub use handler::{Handler, HandlerContext, Pipeline};
 pub use server::{Server, ServerBuilder, Stopper};

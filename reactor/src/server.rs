@@ -37,11 +37,11 @@ pub(crate) struct Config {
 /// Configures and starts a [`Server`].
 ///
 /// ```no_run
-/// use corio_reactor::{Context, Handler, ServerBuilder};
+/// use corio_reactor::{HandlerContext, Handler, ServerBuilder};
 ///
 /// struct Echo;
 /// impl Handler for Echo {
-///     fn read(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
+///     fn read(&mut self, ctx: &mut HandlerContext<'_>, data: &[u8]) {
 ///         ctx.write(data);
 ///     }
 /// }

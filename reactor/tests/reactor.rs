@@ -1,6 +1,6 @@
 //! End-to-end tests of corio-reactor, in process, over loopback, with plain-thread clients.
 
-use corio_reactor::{Context, Handler, LengthFieldDecoder, ServerBuilder};
+use corio_reactor::{Handler, HandlerContext, LengthFieldDecoder, ServerBuilder};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -15,7 +15,7 @@ fn connect(server: &corio_reactor::Server) -> TcpStream {
 
 struct Echo;
 impl Handler for Echo {
-    fn read(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
+    fn read(&mut self, ctx: &mut HandlerContext<'_>, data: &[u8]) {
         ctx.write(data);
     }
 }
@@ -30,12 +30,12 @@ struct Counts {
 /// Counts lifecycle events, then passes them on.
 struct Lifecycle(Arc<Counts>);
 impl Handler for Lifecycle {
-    fn active(&mut self, ctx: &mut Context<'_>) {
+    fn active(&mut self, ctx: &mut HandlerContext<'_>) {
         self.0.active.fetch_add(1, SeqCst);
         self.0.on_loop[ctx.loop_index()].fetch_add(1, SeqCst);
         ctx.fire_active();
     }
-    fn inactive(&mut self, ctx: &mut Context<'_>) {
+    fn inactive(&mut self, ctx: &mut HandlerContext<'_>) {
         self.0.inactive.fetch_add(1, SeqCst);
         ctx.fire_inactive();
     }
@@ -121,12 +121,12 @@ struct Doubler {
     writable: Arc<AtomicUsize>,
 }
 impl Handler for Doubler {
-    fn read(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
+    fn read(&mut self, ctx: &mut HandlerContext<'_>, data: &[u8]) {
         self.max_queued.fetch_max(ctx.queued(), SeqCst);
         ctx.write(data);
         ctx.write(data);
     }
-    fn writable(&mut self, ctx: &mut Context<'_>) {
+    fn writable(&mut self, ctx: &mut HandlerContext<'_>) {
         assert!(ctx.is_writable());
         self.writable.fetch_add(1, SeqCst);
     }
@@ -178,7 +178,7 @@ fn back_pressure_stops_reading_a_peer_that_does_not_read() {
 /// Writes `n` bytes on connect, then closes.
 struct Greeter(usize);
 impl Handler for Greeter {
-    fn active(&mut self, ctx: &mut Context<'_>) {
+    fn active(&mut self, ctx: &mut HandlerContext<'_>) {
         ctx.write(&vec![b'g'; self.0]);
         ctx.close();
     }
@@ -201,7 +201,7 @@ fn close_flushes_queued_output_first() {
 /// Panics on a read of "boom".
 struct Fragile;
 impl Handler for Fragile {
-    fn read(&mut self, ctx: &mut Context<'_>, data: &[u8]) {
+    fn read(&mut self, ctx: &mut HandlerContext<'_>, data: &[u8]) {
         assert!(data != b"boom", "boom");
         ctx.write(data);
     }
@@ -226,7 +226,7 @@ fn a_panicking_handler_closes_only_its_connection() {
 /// Replies to each frame with the frame reversed, length-prefixed.
 struct Reverse(LengthFieldDecoder);
 impl Handler for Reverse {
-    fn read(&mut self, ctx: &mut Context<'_>, frame: &[u8]) {
+    fn read(&mut self, ctx: &mut HandlerContext<'_>, frame: &[u8]) {
         let reversed: Vec<u8> = frame.iter().rev().copied().collect();
         let mut out = Vec::new();
         self.0.encode(&reversed, &mut out);

@@ -22,41 +22,50 @@
 //! stay valid; only coroutines that have not started yet are stolen between
 //! workers. See `docs/design.md`.
 //!
-//! Module map: [`coroutine`] (spawn, park/unpark, the handle), [`time`]
-//! (sleep), [`net`] (std-shaped sockets that park instead of blocking),
-//! [`chan`] and [`select!`] (Go's channels), [`sync`] (locks, condition
-//! variables, wait groups that park instead of blocking), [`Runtime`]
-//! (workers and shutdown). Internals: `task` (the
-//! coroutine header), `parker` (the park state machine), `worker` (the
-//! scheduling loop), `idle` (sleeping and waking workers), `timer` (per-worker
-//! timer heap), `stack` (pooled stacks with guard pages), `overflow` (the
-//! stack-overflow report), `join` (JoinHandle), `context` (thread-locals),
-//! `chaos` (race-window widening in debug builds).
+//! # Layers
+//!
+//! The crate is built in layers, and a module imports only from its own layer
+//! or the ones below (no two modules import each other, directly or in a
+//! circle; `scripts/check-layers.py` checks it in CI):
+//!
+//! 1. `stack` — pooled coroutine stacks with guard pages, and the
+//!    stack-overflow report. Imports nothing of corio.
+//! 2. `task` — the coroutine header, its park state machine, its root frame
+//!    and join slot, ids and [`WaitReason`]s. Reaches the scheduler only
+//!    through its `Schedule` trait.
+//! 3. `sched` — workers, queues, inboxes, the idle/wake-up protocol,
+//!    placement, timers, the I/O driver, the thread-local context, park and
+//!    unpark.
+//! 4. The public API, on `sched`'s park/unpark and the [`coroutine::Coroutine`]
+//!    handle: [`coroutine`] (spawn, park, the handle, [`JoinHandle`]),
+//!    [`time`], [`Runtime`] and [`run`], [`net`], [`chan`] and [`select!`],
+//!    [`sync`], and [`is_cancelled_error`].
+//!
+//! docs/design.md has the map of files and how the protocols fit together.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
+
+// Layer 1.
+mod stack;
+// Layer 2.
+mod task;
+// Layer 3.
+mod sched;
+// Layer 4: the public API.
 mod cancel;
 pub mod chan;
-mod chaos;
-mod context;
 pub mod coroutine;
-mod idle;
-mod join;
 pub mod net;
-mod overflow;
-mod parker;
 mod runtime;
-mod stack;
 pub mod sync;
-mod task;
 pub mod time;
-mod timer;
-mod worker;
-mod worker_shared;
 
 pub use cancel::is_cancelled_error;
-pub use coroutine::{spawn, yield_now};
-pub use join::{is_cancelled, JoinHandle, CANCELLED};
-pub use runtime::{run, Builder as RuntimeBuilder, Runtime, DEFAULT_STACK_SIZE};
-pub use task::WaitReason;
+pub use coroutine::{spawn, yield_now, JoinHandle};
+pub use runtime::{run, Runtime, RuntimeBuilder, DEFAULT_STACK_SIZE};
+pub use task::{is_cancelled, WaitReason, CANCELLED};
 
 /// About how many coroutines can be alive at once before stack allocation
 /// hits the kernel's limit on memory mappings (`vm.max_map_count`), on this
@@ -77,11 +86,4 @@ pub fn max_coroutines_hint() -> usize {
     } else {
         maps.saturating_mul(900)
     }
-}
-
-/// Prints `corio: fatal: <why>` and aborts the process: for failures that
-/// cannot be reported to anyone (a panic with nowhere to unwind to).
-pub(crate) fn abort_with(why: &str) -> ! {
-    eprintln!("corio: fatal: {why}");
-    std::process::abort()
 }

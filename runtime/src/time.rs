@@ -15,7 +15,7 @@ pub fn sleep(dur: Duration) {
         Some(deadline) => sleep_until(deadline),
         // A deadline past the end of representable time: sleep "forever".
         None => loop {
-            if crate::context::cancelling() {
+            if crate::sched::context::cancelling() {
                 return;
             }
             coroutine::park_timeout(Duration::from_secs(86_400 * 365));
@@ -29,7 +29,7 @@ pub fn sleep(dur: Duration) {
 /// (the runtime is going away; waiting would only delay that).
 pub fn sleep_until(deadline: Instant) {
     loop {
-        if crate::context::cancelling() {
+        if crate::sched::context::cancelling() {
             return;
         }
         let now = Instant::now();

@@ -109,9 +109,9 @@ mod error;
 mod macros;
 mod receiver;
 mod select;
+mod selection;
 mod sender;
 mod shared;
-mod waiter;
 
 use std::sync::Arc;
 
@@ -128,7 +128,7 @@ pub use crate::select;
 #[doc(hidden)]
 pub mod __private {
     pub use super::select::{recv_case, run, send_case, Mode, RecvCase, SelectCase, SendCase};
-    pub use super::waiter::Context;
+    pub use super::selection::Selection;
 }
 
 /// Creates a channel with a buffer of `cap` values; `cap == 0` makes a

@@ -1,7 +1,7 @@
 //! The engine behind [`select!`](crate::select): waiting on several channel
 //! operations at once.
 //!
-//! # Algorithm (Go's `selectgo`, on the protocol of `waiter`)
+//! # Algorithm (Go's `selectgo`, on the protocol of `selection`)
 //!
 //! 1. **Lock** the channels of all cases, in address order, each distinct
 //!    channel once (a channel may appear in several cases). Every other
@@ -13,7 +13,7 @@
 //!    ready cases uniform, so no case starves. With every lock held, nothing
 //!    can change between the poll and step 3.
 //! 3. If none is ready: return for `default`, otherwise **register** one entry
-//!    per case, all sharing one fresh `Context`, then **unlock** and **park**
+//!    per case, all sharing one fresh `Selection`, then **unlock** and **park**
 //!    until a peer claims the context (CAS `WAITING → SELECTED(i)`) or the
 //!    `default(timeout)` deadline aborts it (`WAITING → ABORTED`).
 //! 4. **Withdraw** (a guard, so it also runs when the shutdown unwind passes
@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::error::{RecvError, SendError};
+use super::selection::{Outcome, Packet, Selection};
 use super::shared::{TryRecv, TrySend};
-use super::waiter::{Context, Outcome, Packet};
 use super::{Receiver, Sender};
 use crate::coroutine::Coroutine;
 
@@ -120,12 +120,12 @@ pub unsafe trait SelectCase {
     ///
     /// # Safety
     /// As [`SelectCase::try_complete`].
-    unsafe fn register(&mut self, ctx: &Arc<Context>, case: usize);
+    unsafe fn register(&mut self, ctx: &Arc<Selection>, case: usize);
     /// Removes the entries of `ctx`.
     ///
     /// # Safety
     /// As [`SelectCase::try_complete`].
-    unsafe fn unregister(&mut self, ctx: &Arc<Context>);
+    unsafe fn unregister(&mut self, ctx: &Arc<Selection>);
     /// After withdrawal: the case was selected by a peer; store its result.
     fn complete_selected(&mut self);
 }
@@ -213,14 +213,14 @@ unsafe impl<T> SelectCase for RecvCase<'_, T> {
         }
     }
 
-    unsafe fn register(&mut self, ctx: &Arc<Context>, case: usize) {
+    unsafe fn register(&mut self, ctx: &Arc<Selection>, case: usize) {
         let packet = Arc::new(Mutex::new(None));
         // SAFETY: as in `try_complete`.
         unsafe { self.rx.chan.locked_inner() }.register_recv(ctx, case, &packet);
         self.packet = Some(packet);
     }
 
-    unsafe fn unregister(&mut self, ctx: &Arc<Context>) {
+    unsafe fn unregister(&mut self, ctx: &Arc<Selection>) {
         // SAFETY: as in `try_complete`.
         unsafe { self.rx.chan.locked_inner() }.unregister(ctx);
     }
@@ -270,14 +270,14 @@ unsafe impl<T> SelectCase for SendCase<'_, T> {
         }
     }
 
-    unsafe fn register(&mut self, ctx: &Arc<Context>, case: usize) {
+    unsafe fn register(&mut self, ctx: &Arc<Selection>, case: usize) {
         let packet = Arc::new(Mutex::new(self.value.take()));
         // SAFETY: as in `try_complete`.
         unsafe { self.tx.chan.locked_inner() }.register_send(ctx, case, &packet);
         self.packet = Some(packet);
     }
 
-    unsafe fn unregister(&mut self, ctx: &Arc<Context>) {
+    unsafe fn unregister(&mut self, ctx: &Arc<Selection>) {
         // SAFETY: as in `try_complete`.
         unsafe { self.tx.chan.locked_inner() }.unregister(ctx);
     }
@@ -336,7 +336,7 @@ impl Drop for Locked<'_, '_> {
 struct Withdraw<'c, 'a> {
     cases: &'c mut [&'a mut dyn SelectCase],
     order: &'c [usize],
-    ctx: &'c Arc<Context>,
+    ctx: &'c Arc<Selection>,
 }
 
 impl Drop for Withdraw<'_, '_> {
@@ -384,7 +384,7 @@ pub fn run(cases: &mut [&mut dyn SelectCase], mode: Mode) -> Option<usize> {
             Some(Some(d)) if Instant::now() >= d => return None,
             _ => {}
         }
-        let ctx = Context::new();
+        let ctx = Selection::new();
         for i in 0..n {
             // SAFETY: as above.
             unsafe { locked.cases[i].register(&ctx, i) };

@@ -8,10 +8,10 @@
 //!
 //! # Invariants (under the lock)
 //!
-//! * A *live* entry is one whose context is still `WAITING` (see `waiter`)
+//! * A *live* entry is one whose context is still `WAITING` (see `selection`)
 //!   and whose coroutine is not doomed (peers abort the entries of doomed
 //!   waiters as they meet them, and a waiter unwound at shutdown withdraws its
-//!   entries, see `waiter`).
+//!   entries, see `selection`).
 //! * If `recvq` holds a live entry, the buffer is empty: a receiver only
 //!   queues when the buffer is empty, and every sender tries to hand off to a
 //!   live receiver before it buffers.
@@ -45,7 +45,7 @@ use std::time::Instant;
 use parking_lot::lock_api::RawMutex as _;
 use parking_lot::{Mutex, MutexGuard};
 
-use super::waiter::{Context, Entry, Outcome, Packet};
+use super::selection::{Entry, Outcome, Packet, Selection};
 use crate::coroutine::Coroutine;
 
 /// The channel shared by all handles.
@@ -176,17 +176,17 @@ impl<T> Inner<T> {
     }
 
     /// Queues a blocked send case (its value is in `packet`).
-    pub(crate) fn register_send(&mut self, ctx: &Arc<Context>, case: usize, packet: &Packet<T>) {
+    pub(crate) fn register_send(&mut self, ctx: &Arc<Selection>, case: usize, packet: &Packet<T>) {
         self.sendq.push_back(Entry::new(ctx, case, packet));
     }
 
     /// Queues a blocked receive case.
-    pub(crate) fn register_recv(&mut self, ctx: &Arc<Context>, case: usize, packet: &Packet<T>) {
+    pub(crate) fn register_recv(&mut self, ctx: &Arc<Selection>, case: usize, packet: &Packet<T>) {
         self.recvq.push_back(Entry::new(ctx, case, packet));
     }
 
     /// Removes every entry of `ctx` from both queues.
-    pub(crate) fn unregister(&mut self, ctx: &Arc<Context>) {
+    pub(crate) fn unregister(&mut self, ctx: &Arc<Selection>) {
         self.sendq.retain(|e| !Arc::ptr_eq(&e.ctx, ctx));
         self.recvq.retain(|e| !Arc::ptr_eq(&e.ctx, ctx));
     }
@@ -288,7 +288,7 @@ impl<T> Chan<T> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(SendFail::Timeout(v));
         }
-        let ctx = Context::new();
+        let ctx = Selection::new();
         let packet: Packet<T> = Arc::new(Mutex::new(Some(v)));
         g.register_send(&ctx, 0, &packet);
         drop(g);
@@ -321,7 +321,7 @@ impl<T> Chan<T> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(None);
         }
-        let ctx = Context::new();
+        let ctx = Selection::new();
         let packet: Packet<T> = Arc::new(Mutex::new(None));
         g.register_recv(&ctx, 0, &packet);
         drop(g);
@@ -375,14 +375,14 @@ impl<T> Chan<T> {
     }
 }
 
-/// The withdrawal guard of a blocked `send`/`recv` (see `waiter`): dropped
+/// The withdrawal guard of a blocked `send`/`recv` (see `selection`): dropped
 /// when the wait returns, or by the shutdown unwind passing through the wait,
 /// it aborts the context if it is still waiting and removes its entry. It is
 /// declared after the packet, so an unwound sender's value is dropped (by the
 /// packet, after this) outside the lock.
 struct Withdraw<'a, T> {
     chan: &'a Chan<T>,
-    ctx: &'a Arc<Context>,
+    ctx: &'a Arc<Selection>,
 }
 
 impl<T> Drop for Withdraw<'_, T> {

@@ -37,8 +37,8 @@
 //! the newcomer's unlock wakes it again.
 
 use crate::cancel::cancelled_error;
-use crate::context;
 use crate::coroutine::{self, Coroutine};
+use crate::sched::context;
 use crate::task::WaitReason;
 use parking_lot::Mutex;
 use std::collections::VecDeque;

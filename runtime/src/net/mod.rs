@@ -27,7 +27,9 @@
 //! Differences from std: timeouts report `ErrorKind::TimedOut` (std on Unix
 //! reports `WouldBlock`), listeners use a backlog of 1024, and reads and
 //! writes of a coroutine that keeps finding its socket ready yield to its
-//! siblings every 128 operations. See `source` for how blocking works.
+//! siblings every 128 operations. Several coroutines may wait on one socket
+//! direction (readers of one `Arc<TcpStream>`, acceptors of one listener):
+//! they take turns, one operation at a time, in arrival order.
 
 mod io_lock;
 mod source;

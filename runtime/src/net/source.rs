@@ -66,8 +66,8 @@
 
 use super::io_lock::{timed_out, IoLock};
 use crate::cancel::cancelled_error;
-use crate::context;
 use crate::coroutine;
+use crate::sched::context;
 use crate::task::{Task, WaitReason, IO_BUDGET};
 use corio_netpoll::{ArcWake, Direction, Readiness, Registration};
 use parking_lot::Mutex;
@@ -347,7 +347,7 @@ impl<T: AsFd> IoSource<T> {
 
     /// The registration in the current runtime, if there is one.
     fn current_registration(&self) -> Option<Arc<Registered>> {
-        let runtime = context::worker()?.shared.id;
+        let runtime = context::worker()?.scheduler.id;
         self.registration.lock().as_ref().filter(|r| r.runtime == runtime).cloned()
     }
 
@@ -355,12 +355,12 @@ impl<T: AsFd> IoSource<T> {
     /// (or only one in another runtime, which is dropped).
     fn registration(&self) -> io::Result<Arc<Registered>> {
         let worker = context::worker().expect("a coroutine runs on a worker");
-        let runtime = worker.shared.id;
+        let runtime = worker.scheduler.id;
         let mut slot = self.registration.lock();
         if let Some(registered) = slot.as_ref().filter(|r| r.runtime == runtime) {
             return Ok(registered.clone());
         }
-        let registration = Registration::new(worker.me().sleeper.poller(), FdRef(self.fd()))?;
+        let registration = Registration::new(worker.me().driver.poller(), FdRef(self.fd()))?;
         let registered = Arc::new(Registered { runtime, registration });
         let stale = slot.replace(registered.clone());
         drop(slot);

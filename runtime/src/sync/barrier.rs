@@ -30,7 +30,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::waiter::{unpark_all, Waiter, WAITING};
-use crate::context;
+use crate::sched::context;
 
 const RELEASED: u8 = 1;
 

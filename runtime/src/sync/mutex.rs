@@ -67,7 +67,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::waiter::{pop_live, wait_while_cancelling, Waiter, WAITING};
-use crate::context;
+use crate::sched::context;
 
 const LOCKED: u8 = 1;
 const QUEUED: u8 = 2;
@@ -271,8 +271,11 @@ unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
 /// Exclusive access to the data of a locked [`Mutex`]; unlocks on drop.
 ///
-/// Unlike std's, this guard may be sent to another thread (a coroutine
-/// holding it may resume on another worker); it is `Send` if `T: Send`.
+/// Unlike std's, this guard is `Send` if `T: Send`: corio's mutex is not
+/// tied to the OS thread that locked it (no pthread mutex underneath), so the
+/// guard may be moved into another coroutine or thread and unlocked there. (A
+/// coroutine holding it never resumes on another worker: started coroutines
+/// do not migrate.)
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,

@@ -58,7 +58,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::waiter::{skip_doomed, unpark_all, wait_while_cancelling, Waiter, WAITING};
-use crate::context;
+use crate::sched::context;
 
 const WRITER: usize = 1;
 const QUEUED: usize = 2;

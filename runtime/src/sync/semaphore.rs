@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use super::waiter::{
     pop_live, unpark_all, wait_while_cancelling, wait_while_cancelling_until, Waiter, WAITING,
 };
-use crate::context;
+use crate::sched::context;
 
 const QUEUED: usize = 1;
 const PERMIT: usize = 2;

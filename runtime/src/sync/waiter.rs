@@ -196,7 +196,7 @@ pub(crate) fn wait_while_cancelling(what: &str, mut try_acquire: impl FnMut() ->
     while !try_acquire() {
         if start.elapsed() >= SHUTDOWN_LOCK_WAIT {
             let me = coroutine::current();
-            crate::abort_with(&format!(
+            crate::task::abort_with(&format!(
                 "coroutine {} ({}): a destructor run at shutdown waited {:?} for a {what} held by a \
                  coroutine that was parked when the runtime shut down (it releases only when \
                  unwound, after this one on the same worker); release locks before parking, or do \

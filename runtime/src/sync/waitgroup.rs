@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::waiter::{unpark_all, Waiter};
-use crate::context;
+use crate::sched::context;
 
 const RELEASED: u8 = 1;
 

@@ -10,8 +10,8 @@
 //! - Because a started coroutine never changes thread, a coroutine reading
 //!   these thread-locals always sees its own worker.
 
+use super::worker::WorkerLocal;
 use crate::task::{Suspend, Task};
-use crate::worker::WorkerLocal;
 use std::cell::Cell;
 use std::sync::Arc;
 
@@ -23,8 +23,9 @@ thread_local! {
     static TEARING_DOWN: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` with the tearing-down flag set (see `cancelling`).
-pub(crate) fn tearing_down<R>(f: impl FnOnce() -> R) -> R {
+/// Runs `f` in teardown mode (the flag that `cancelling` reports): for a
+/// thread that drops coroutines that never started.
+pub(crate) fn with_teardown_mode<R>(f: impl FnOnce() -> R) -> R {
     struct Reset(bool);
     impl Drop for Reset {
         fn drop(&mut self) {

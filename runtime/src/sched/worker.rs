@@ -9,8 +9,10 @@
 //!    channel hand-off runs the receiver next while its data is in cache, as in
 //!    Go); at most `RUNNEXT_STREAK` times in a row, so a ping-pong pair cannot
 //!    starve the rest;
-//! 2. `ready`, a private FIFO of *started* coroutines (woken, yielded). It is
-//!    never stolen from: a started coroutine stays on its worker for life;
+//! 2. `ready`, a private FIFO of coroutines woken or yielded here, and of the
+//!    inbox's contents: wake-ups from other threads, and fresh coroutines that
+//!    another worker's placement handed over (started here or handed on). It
+//!    is never stolen from: a started coroutine stays on its worker for life;
 //! 3. `fresh`, a crossbeam-deque of coroutines not yet started, which idle
 //!    workers steal in batches (half, at most 32).
 //!
@@ -20,11 +22,14 @@
 //! loaded worker (`less_loaded_worker`): placement is the only balancing a
 //! started coroutine ever gets.
 //!
-//! When every queue is empty, the worker fires due timers, then makes a few
-//! passes over the other workers' queues to steal, then sleeps in its poller
-//! until woken, until a socket is ready, or until its next timer, following
-//! the protocol in `idle`. Under load it
-//! also polls every 61st tick, so sockets are never starved by busy queues.
+//! When every queue is empty, the worker fires due timers, then searches and
+//! sleeps following the idle protocol (steps in `idle`): a few passes over the
+//! other workers' queues to steal, then a sleep in its I/O driver until woken,
+//! until a socket is ready, or until its next timer. Under load it also polls
+//! every 61st tick, so sockets are never starved by busy queues.
+//!
+//! The park commit (step 5 of the park protocol, `task::state`) is made here,
+//! after the coroutine's switch off its stack: see `run`.
 //!
 //! Invariants:
 //! - `WorkerLocal` is used only by its own thread: by the loop, and by the
@@ -32,13 +37,13 @@
 //! - Every started, unfinished coroutine of this worker is in `registry`, so a
 //!   shutdown can unwind each one on this thread.
 
-use crate::context;
-use crate::overflow::{self, RunningCoroutine};
-use crate::runtime::Shared;
+use super::context;
+use super::handle::WorkerHandle;
+use super::timer::TimerHeap;
+use super::Scheduler;
+use crate::stack::overflow::{self, RunningCoroutine};
 use crate::stack::StackCache;
-use crate::task::{Body, Suspend, Task};
-use crate::timer::TimerHeap;
-pub(crate) use crate::worker_shared::WorkerShared;
+use crate::task::{abort_with, reserve_ids, Body, Schedule, Suspend, Task};
 use corio_netpoll::Events;
 use corosensei::{Coroutine, CoroutineResult};
 use crossbeam_deque::{Steal, Worker};
@@ -66,15 +71,15 @@ const ID_BLOCK: u64 = 256;
 /// The part of a worker only its own thread touches.
 pub(crate) struct WorkerLocal {
     pub(crate) index: usize,
-    pub(crate) shared: Arc<Shared>,
-    fresh: Worker<Arc<Task>>,
-    ready: RefCell<VecDeque<Arc<Task>>>,
-    runnext: RefCell<Option<Arc<Task>>>,
+    pub(crate) scheduler: Arc<Scheduler>,
+    pub(super) fresh: Worker<Arc<Task>>,
+    pub(super) ready: RefCell<VecDeque<Arc<Task>>>,
+    pub(super) runnext: RefCell<Option<Arc<Task>>>,
     runnext_streak: Cell<u32>,
     pub(crate) timers: RefCell<TimerHeap>,
     pub(crate) stacks: RefCell<StackCache>,
-    events: RefCell<Events>,
-    registry: RefCell<Vec<Arc<Task>>>,
+    pub(super) events: RefCell<Events>,
+    pub(super) registry: RefCell<Vec<Arc<Task>>>,
     tick: Cell<u32>,
     spin_credit: Cell<u32>,
     rng: Cell<u64>,
@@ -83,11 +88,11 @@ pub(crate) struct WorkerLocal {
 }
 
 impl WorkerLocal {
-    fn new(index: usize, shared: Arc<Shared>, fresh: Worker<Arc<Task>>) -> WorkerLocal {
-        let stacks = StackCache::new(shared.default_stack_size);
+    fn new(index: usize, scheduler: Arc<Scheduler>, fresh: Worker<Arc<Task>>) -> WorkerLocal {
+        let stacks = StackCache::new(scheduler.default_stack_size);
         WorkerLocal {
             index,
-            shared,
+            scheduler,
             fresh,
             ready: RefCell::new(VecDeque::new()),
             runnext: RefCell::new(None),
@@ -107,7 +112,7 @@ impl WorkerLocal {
     pub(crate) fn next_id(&self) -> u64 {
         let (mut next, mut end) = self.ids.get();
         if next == end {
-            next = crate::runtime::reserve_ids(ID_BLOCK);
+            next = reserve_ids(ID_BLOCK);
             end = next + ID_BLOCK;
         }
         self.ids.set((next + 1, end));
@@ -136,8 +141,8 @@ impl WorkerLocal {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    pub(crate) fn me(&self) -> &Arc<WorkerShared> {
-        &self.shared.workers[self.index]
+    pub(crate) fn me(&self) -> &Arc<WorkerHandle> {
+        &self.scheduler.workers[self.index]
     }
 
     fn next_task(&self) -> Option<Arc<Task>> {
@@ -176,7 +181,7 @@ impl WorkerLocal {
 
     fn steal_from_injector(&self) -> Option<Arc<Task>> {
         loop {
-            match self.shared.injector.steal_batch_and_pop(&self.fresh) {
+            match self.scheduler.injector.steal_batch_and_pop(&self.fresh) {
                 Steal::Success(task) => return Some(task),
                 Steal::Empty => return None,
                 Steal::Retry => continue,
@@ -189,7 +194,7 @@ impl WorkerLocal {
         if let Some(task) = self.steal_from_injector() {
             return Some(task);
         }
-        let workers = &self.shared.workers;
+        let workers = &self.scheduler.workers;
         let start = self.random() as usize % workers.len();
         for offset in 0..workers.len() {
             let victim = (start + offset) % workers.len();
@@ -219,7 +224,7 @@ impl WorkerLocal {
             if let Some(task) = self.steal_once() {
                 return Some(task);
             }
-            if self.shared.is_shutting_down() {
+            if self.scheduler.is_shutting_down() {
                 return None;
             }
             std::hint::spin_loop();
@@ -250,7 +255,7 @@ impl WorkerLocal {
                 }
                 std::hint::spin_loop();
             }
-            if start.elapsed() >= INBOX_SPIN || self.shared.is_shutting_down() {
+            if start.elapsed() >= INBOX_SPIN || self.scheduler.is_shutting_down() {
                 self.spin_credit.set(credit - 1);
                 return false;
             }
@@ -269,8 +274,8 @@ impl WorkerLocal {
     /// idle protocol; see `idle`.)
     fn work_visible(&self) -> bool {
         self.me().has_inbox()
-            || !self.shared.injector.is_empty()
-            || self.shared.workers.iter().any(|w| !w.stealer.is_empty())
+            || !self.scheduler.injector.is_empty()
+            || self.scheduler.workers.iter().any(|w| !w.stealer.is_empty())
             || !self.fresh.is_empty()
             || !self.ready.borrow().is_empty()
             || self.runnext.borrow().is_some()
@@ -279,7 +284,7 @@ impl WorkerLocal {
     /// Collects socket readiness without blocking; woken coroutines land in
     /// this worker's queues (or their owners' inboxes).
     fn poll_io(&self) -> usize {
-        self.me().sleeper.poll_now(&mut self.events.borrow_mut())
+        self.me().driver.poll_now(&mut self.events.borrow_mut())
     }
 
     fn fire_timers(&self) -> usize {
@@ -294,7 +299,7 @@ impl WorkerLocal {
         drop(timers);
         let fired = woken.len();
         for task in woken {
-            crate::parker::unpark(&task);
+            task.unpark();
         }
         fired
     }
@@ -304,10 +309,10 @@ impl WorkerLocal {
         task.park_state.assert_runnable(task.id);
         if let Some(owner) = task.owner.get() {
             assert!(
-                Arc::ptr_eq(owner, self.me()),
+                std::ptr::addr_eq(Arc::as_ptr(owner), Arc::as_ptr(self.me())),
                 "corio bug: coroutine {} owned by worker {} queued on worker {}",
                 task.id,
-                owner.index,
+                owner.worker_index(),
                 self.index
             );
         }
@@ -331,11 +336,11 @@ impl WorkerLocal {
         // The root catches every panic of user code; one escaping here would
         // end this worker and strand every coroutine it owns.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| coro.resume(())))
-            .unwrap_or_else(|_| crate::abort_with("a panic escaped a coroutine's root"));
+            .unwrap_or_else(|_| abort_with("a panic escaped a coroutine's root"));
         self.leave();
         match result {
             CoroutineResult::Yield(Suspend::Park) => {
-                crate::chaos::pause();
+                super::chaos::pause();
                 if !task.park_state.commit_park() {
                     self.ready.borrow_mut().push_back(task);
                 }
@@ -343,7 +348,7 @@ impl WorkerLocal {
             CoroutineResult::Yield(Suspend::Yield) => self.ready.borrow_mut().push_back(task),
             CoroutineResult::Return(()) => {
                 let Body::Started(coro) = std::mem::replace(body, Body::Gone) else { unreachable!() };
-                self.stacks.borrow_mut().put(&self.shared.stack_pool, coro.into_stack());
+                self.stacks.borrow_mut().put(&self.scheduler.stack_pool, coro.into_stack());
                 self.unregister(&task);
             }
         }
@@ -351,7 +356,7 @@ impl WorkerLocal {
 
     /// Publishes `task` as the coroutine running on this thread (for the
     /// runtime's thread-locals and the stack-overflow handler).
-    fn enter(&self, task: &Arc<Task>) {
+    pub(super) fn enter(&self, task: &Arc<Task>) {
         let (guard_start, guard_end) = task.guard;
         let name = task.name.as_deref().unwrap_or("");
         overflow::enter(RunningCoroutine {
@@ -365,7 +370,7 @@ impl WorkerLocal {
         context::set_current(Arc::as_ptr(task));
     }
 
-    fn leave(&self) {
+    pub(super) fn leave(&self) {
         context::set_current(std::ptr::null());
         overflow::leave();
     }
@@ -378,8 +383,8 @@ impl WorkerLocal {
     /// handed to it instead (through its inbox). The slack keeps a pair of
     /// coroutines that talk to each other together, and keeps short-lived
     /// coroutines local.
-    fn less_loaded_worker(&self) -> Option<&Arc<WorkerShared>> {
-        let workers = &self.shared.workers;
+    fn less_loaded_worker(&self) -> Option<&Arc<WorkerHandle>> {
+        let workers = &self.scheduler.workers;
         if workers.len() < 2 {
             return None;
         }
@@ -401,7 +406,8 @@ impl WorkerLocal {
     /// Turns a fresh task into a started coroutine owned by this worker.
     fn start(&self, task: &Arc<Task>, body: &mut Body) {
         let Body::Fresh { entry, stack } = std::mem::replace(body, Body::Gone) else { unreachable!() };
-        if task.owner.set(self.me().clone()).is_err() {
+        let owner: Arc<dyn Schedule> = self.me().clone();
+        if task.owner.set(owner).is_err() {
             unreachable!("a fresh task has no owner yet");
         }
         let coro = Coroutine::with_stack(stack, move |yielder, ()| {
@@ -427,92 +433,47 @@ impl WorkerLocal {
         }
         self.me().live.store(registry.len(), Ordering::Relaxed);
     }
-
-    /// Drops every coroutine this worker owns, unwinding each on this thread
-    /// so destructors run, then everything queued here.
-    fn shut_down(&self) {
-        loop {
-            let started = std::mem::take(&mut *self.registry.borrow_mut());
-            for task in &started {
-                task.cancelling.store(true, Ordering::Relaxed);
-                // SAFETY: we are the owner of every task in the registry.
-                let body = std::mem::replace(unsafe { task.body_mut() }, Body::Gone);
-                if let Body::Started(mut coro) = body {
-                    self.enter(task);
-                    // Unwinds on this thread; destructors run. A coroutine that
-                    // caught the unwind and panicked with its own payload
-                    // ends with that panic: ignore it, the coroutine is done.
-                    let unwound =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| coro.force_unwind()));
-                    self.leave();
-                    if unwound.is_err() {
-                        eprintln!("corio: coroutine {} panicked while being dropped at shutdown", task.id);
-                    }
-                    drop(coro);
-                }
-            }
-            let mut queued: Vec<Arc<Task>> = Vec::new();
-            self.me().drain_inbox(&mut self.ready.borrow_mut());
-            queued.extend(self.ready.borrow_mut().drain(..));
-            queued.extend(self.runnext.borrow_mut().take());
-            while let Some(task) = self.fresh.pop() {
-                queued.push(task);
-            }
-            if started.is_empty() && queued.is_empty() {
-                break;
-            }
-            context::tearing_down(|| {
-                for task in queued {
-                    // SAFETY: we hold the queue entry (fresh) or own the task.
-                    let body = std::mem::replace(unsafe { task.body_mut() }, Body::Gone);
-                    drop(body); // a fresh body's closure drop cancels its JoinHandle
-                }
-            });
-        }
-        self.timers.borrow_mut().clear();
-        self.stacks.borrow_mut().drain_into(&self.shared.stack_pool);
-    }
 }
 
 /// The worker thread's main function.
-pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, fresh: Worker<Arc<Task>>) {
+pub(crate) fn run_worker(scheduler: Arc<Scheduler>, index: usize, fresh: Worker<Arc<Task>>) {
     let _signal_stack = overflow::ensure_signal_stack();
-    let local = Box::new(WorkerLocal::new(index, shared.clone(), fresh));
+    let local = Box::new(WorkerLocal::new(index, scheduler.clone(), fresh));
     context::set_worker(&*local);
     let mut searching = false;
     loop {
-        if shared.is_shutting_down() {
+        if scheduler.is_shutting_down() {
             break;
         }
         if let Some(task) = local.next_task() {
             if searching {
                 searching = false;
-                if shared.idle.end_search() {
-                    shared.notify_work();
+                if scheduler.idle.end_search() {
+                    scheduler.notify_work();
                 }
             }
             local.run(task);
             continue;
         }
-        // (No non-blocking poll here: a `polling` wait costs ~5 syscalls, and
-        // the blocking wait below collects the same events.)
+        // (No non-blocking poll here: the blocking wait below, one
+        // `epoll_wait`, collects the same events.)
         if local.fire_timers() > 0 {
             continue;
         }
         if !searching {
-            searching = shared.idle.try_begin_search();
+            searching = scheduler.idle.try_begin_search();
         }
         if searching {
             if let Some(task) = local.search() {
                 searching = false;
-                if shared.idle.end_search() {
-                    shared.notify_work();
+                if scheduler.idle.end_search() {
+                    scheduler.notify_work();
                 }
                 local.run(task);
                 continue;
             }
             searching = false;
-            shared.idle.end_search();
+            scheduler.idle.end_search();
             if local.work_visible() {
                 continue;
             }
@@ -520,20 +481,20 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, fresh: Worker<Arc<Ta
         if local.spin_for_inbox() {
             continue;
         }
-        shared.idle.go_to_sleep(index);
-        if !local.work_visible() && !shared.is_shutting_down() {
+        scheduler.idle.go_to_sleep(index);
+        if !local.work_visible() && !scheduler.is_shutting_down() {
             let deadline = local.timers.borrow().next_deadline();
             let slept_at = Instant::now();
-            local.me().sleeper.sleep(&mut local.events.borrow_mut(), deadline);
+            local.me().driver.sleep(&mut local.events.borrow_mut(), deadline);
             local.learn_from_sleep(slept_at);
         }
-        if !shared.idle.leave_sleep(index) {
+        if !scheduler.idle.leave_sleep(index) {
             // `worker_to_wake` took us off the list and counted us searching.
             searching = true;
         }
     }
     if searching {
-        shared.idle.end_search();
+        scheduler.idle.end_search();
     }
     local.shut_down();
     context::set_worker(std::ptr::null());

@@ -1,5 +1,7 @@
-//! The parker: suspends a coroutine and resumes it, from any thread, with no
-//! lost wake-up and no double resume.
+//! The park state machine: one coroutine's wake-up token, and the protocol
+//! that lets it be suspended and resumed from any thread with no lost wake-up
+//! and no double resume. (The entry points that switch stacks and queue the
+//! coroutine are `sched::park`; this file tells the protocol.)
 //!
 //! Semantics are `std::thread::park`'s: each coroutine has one wake-up token.
 //! `unpark` makes the token available; `park` consumes it, returning at once if
@@ -39,14 +41,21 @@
 //!   only that thread enqueues; the worker enqueues only when its commit fails,
 //!   which excludes the PARKED path. So a task is in at most one queue.
 //!
-//! The enqueue goes to the owner worker: its local queue when the waker runs on
-//! that worker, its inbox otherwise (plus a wake of the worker if it sleeps).
+//! The enqueue goes to the owner worker through the task's `Schedule`: its
+//! local queue when the waker runs on that worker, its inbox otherwise (plus a
+//! wake of the worker if it sleeps).
+//!
+//! Steps of a park (`sched::park::park_current`), numbered as the code:
+//! 1. consume a pending token (NOTIFIED -> RUNNING) and return if there was one;
+//! 2. arm the deadline's timer, if any;
+//! 3. `begin_park` (RUNNING -> PARKING; fails only if a token just arrived);
+//! 4. switch to the worker (`Suspend::Park`);
+//! 5. the worker commits (`commit_park`, PARKING -> PARKED), or requeues the task
+//!    if an unpark came first;
+//! 6. an unpark that wins PARKED -> RUNNING enqueues the task on its owner;
+//! 7. resumed, the coroutine cancels its timer and returns (maybe spuriously).
 
-use crate::context;
-use crate::task::{Suspend, Task, WaitReason};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
 
 const RUNNING: u8 = 0;
 const NOTIFIED: u8 = 1;
@@ -62,13 +71,13 @@ impl ParkState {
     }
 
     /// Consumes a pending token, if any.
-    fn try_consume_token(&self) -> bool {
+    pub(crate) fn try_consume_token(&self) -> bool {
         self.0.compare_exchange(NOTIFIED, RUNNING, Ordering::Acquire, Ordering::Relaxed).is_ok()
     }
 
     /// RUNNING -> PARKING. Fails only if a token arrived (state NOTIFIED), in
     /// which case the token is consumed and the caller must not suspend.
-    fn begin_park(&self) -> bool {
+    pub(crate) fn begin_park(&self) -> bool {
         match self.0.compare_exchange(RUNNING, PARKING, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => true,
             Err(_) => {
@@ -94,7 +103,7 @@ impl ParkState {
 
     /// Makes the token available. Returns true if the caller won the task out
     /// of PARKED and so must enqueue it.
-    fn unpark(&self) -> bool {
+    pub(crate) fn unpark(&self) -> bool {
         let mut state = self.0.load(Ordering::Acquire);
         loop {
             let next = match state {
@@ -127,67 +136,10 @@ impl ParkState {
     }
 }
 
-/// Parks the calling coroutine (`task`, running on this thread) until an
-/// unpark, or until `deadline` if given. May return spuriously.
-pub(crate) fn park_current(task: &Arc<Task>, deadline: Option<Instant>, reason: WaitReason) {
-    if task.park_state.try_consume_token() {
-        return;
-    }
-    if task.is_cancelling() {
-        if std::thread::panicking() {
-            // A destructor run by the shutdown unwind: it must not suspend
-            // again; return (a spurious wake-up) and let it finish.
-            return;
-        }
-        // User code caught the shutdown unwind (a catch-all `catch_unwind`)
-        // and carried on: raise it again so the coroutine does end.
-        std::panic::resume_unwind(Box::new(crate::join::CANCELLED));
-    }
-    let worker = context::worker().expect("a running coroutine is on a worker thread");
-    let timer = match deadline {
-        Some(deadline) => {
-            if deadline <= Instant::now() {
-                return;
-            }
-            Some(worker.timers.borrow_mut().insert(deadline, task.clone()))
-        }
-        None => None,
-    };
-    if task.park_state.begin_park() {
-        task.set_wait_reason(reason);
-        crate::chaos::pause();
-        context::suspend_current(Suspend::Park);
-        task.set_wait_reason(WaitReason::None);
-    }
-    if let Some(key) = timer {
-        worker.timers.borrow_mut().cancel(key);
-    }
-}
-
-/// Wakes `task` (any thread, any runtime state). See the module doc.
-pub(crate) fn unpark(task: &Arc<Task>) {
-    if task.park_state.unpark() {
-        schedule_woken(task.clone());
-    }
-}
-
-/// Enqueues a task just taken out of PARKED on its owner worker.
-fn schedule_woken(task: Arc<Task>) {
-    // Set before the first resume, which happens-before the park commit that
-    // our CAS out of PARKED read.
-    let owner = task.owner.get().expect("a parked coroutine has started").clone();
-    if let Some(worker) = context::worker() {
-        if Arc::ptr_eq(worker.me(), &owner) {
-            worker.push_woken(task);
-            return;
-        }
-    }
-    owner.push_inbox(task);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn token_before_park_is_consumed() {

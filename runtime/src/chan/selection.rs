@@ -1,10 +1,10 @@
-//! Blocked channel operations: the per-operation [`Context`] (the "selected
+//! Blocked channel operations: the per-operation [`Selection`] (the "selected
 //! slot") and the per-channel queue [`Entry`].
 //!
 //! # The protocol
 //!
 //! A blocking operation (a plain `send`/`recv` that cannot complete at once,
-//! or a `select!` none of whose cases is ready) creates one [`Context`] and
+//! or a `select!` none of whose cases is ready) creates one [`Selection`] and
 //! pushes one [`Entry`] per case onto the wait queue of that case's channel
 //! (`sendq` for a send, `recvq` for a receive), each entry carrying the case's
 //! index and a [`Packet`], a one-slot mailbox for the value. It then parks
@@ -110,17 +110,17 @@ pub(crate) enum Outcome {
 
 /// The "selected" slot of one blocked operation, shared by all its entries.
 #[doc(hidden)]
-pub struct Context {
+pub struct Selection {
     /// `WAITING`, `ABORTED` or `FIRST_CASE + case`; see the module docs.
     state: AtomicUsize,
     /// The coroutine to unpark once the state is terminal.
     co: Coroutine,
 }
 
-impl Context {
+impl Selection {
     /// A fresh `WAITING` context for the calling coroutine.
-    pub(crate) fn new() -> Arc<Context> {
-        Arc::new(Context { state: AtomicUsize::new(WAITING), co: coroutine::current() })
+    pub(crate) fn new() -> Arc<Selection> {
+        Arc::new(Selection { state: AtomicUsize::new(WAITING), co: coroutine::current() })
     }
 
     /// Peer side: claims the waiter for `case`. Returns false if it is
@@ -139,7 +139,7 @@ impl Context {
         self.state.compare_exchange(WAITING, ABORTED, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
-    /// The coroutine to unpark after a successful [`Context::try_select`].
+    /// The coroutine to unpark after a successful [`Selection::try_select`].
     pub(crate) fn coroutine(&self) -> Coroutine {
         self.co.clone()
     }
@@ -160,7 +160,7 @@ impl Context {
             }
             // A destructor run by the shutdown unwind must not wait (park
             // returns at once there): it gives up as if its deadline passed.
-            let give_up = crate::context::cancelling();
+            let give_up = crate::sched::context::cancelling();
             match deadline {
                 None if !give_up => coroutine::park_for(WaitReason::Sync),
                 _ => {
@@ -188,7 +188,7 @@ impl Context {
 /// `park` (it never returns from there), or give up at once inside a
 /// destructor run by that unwind.
 fn wait_for_unwind() -> Outcome {
-    while !crate::context::cancelling() {
+    while !crate::sched::context::cancelling() {
         coroutine::park_for(WaitReason::Sync);
     }
     Outcome::Aborted
@@ -209,7 +209,7 @@ pub(crate) type Packet<T> = Arc<Mutex<Option<T>>>;
 /// A blocked case queued on one channel.
 pub(crate) struct Entry<T> {
     /// The operation's context (shared by its entries on all channels).
-    pub(crate) ctx: Arc<Context>,
+    pub(crate) ctx: Arc<Selection>,
     /// This case's index within the operation.
     pub(crate) case: usize,
     /// The value being sent (send entries) or the slot to receive into.
@@ -218,7 +218,7 @@ pub(crate) struct Entry<T> {
 
 impl<T> Entry<T> {
     /// Builds an entry for `case` of `ctx` around `packet`.
-    pub(crate) fn new(ctx: &Arc<Context>, case: usize, packet: &Packet<T>) -> Entry<T> {
+    pub(crate) fn new(ctx: &Arc<Selection>, case: usize, packet: &Packet<T>) -> Entry<T> {
         Entry { ctx: Arc::clone(ctx), case, packet: Arc::clone(packet) }
     }
 }

@@ -1,3 +1,8 @@
+//! The task layer: one coroutine's header ([`Task`]), its park state machine
+//! (`state`), its root frame and join slot (`root`), ids (`id`) and wait
+//! reasons. A task reaches its scheduler only through the [`Schedule`] trait,
+//! so this layer never names the scheduler (imports: `stack` only).
+//!
 //! The task: one coroutine's header, shared by every handle to it.
 //!
 //! A task is created by `spawn` in the *fresh* state: it holds the boxed entry
@@ -16,9 +21,16 @@
 //! - A task is in at most one run queue at a time (guaranteed by the parker's
 //!   state machine), so two threads never try to run it at once.
 
-use crate::parker::ParkState;
+mod id;
+mod root;
+mod state;
+
+pub(crate) use self::id::reserve_ids;
+pub use self::root::{is_cancelled, CANCELLED};
+pub(crate) use self::root::{pair, run_and_complete, Completer, Slot, Unparker};
+pub(crate) use self::state::ParkState;
+
 use crate::stack::Stack;
-use crate::worker::WorkerShared;
 use corio_netpoll::{ArcWake, Wake};
 use corosensei::{Coroutine, Yielder};
 use std::cell::{Cell, UnsafeCell};
@@ -91,8 +103,8 @@ pub(crate) struct Task {
     pub(crate) guard: (usize, usize),
     pub(crate) park_state: ParkState,
     /// The worker that started the coroutine; set once, before the first
-    /// resume. Wake-ups from other threads are routed to its inbox.
-    pub(crate) owner: OnceLock<Arc<WorkerShared>>,
+    /// resume. Every wake-up is queued through it.
+    pub(crate) owner: OnceLock<Arc<dyn Schedule>>,
     /// Set by the owner before it force-unwinds the coroutine at shutdown, so
     /// the root can tell corosensei's unwind from a user panic, and `park`
     /// returns at once inside destructors run by that unwind.
@@ -146,7 +158,8 @@ impl Task {
     /// holds no other reference obtained from this function.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn body_mut(&self) -> &mut Body {
-        &mut *self.body.get()
+        // SAFETY: exclusive access is the caller's contract (above).
+        unsafe { &mut *self.body.get() }
     }
 
     pub(crate) fn set_wait_reason(&self, reason: WaitReason) {
@@ -165,6 +178,45 @@ impl Task {
     pub(crate) fn io_waker(self: &Arc<Task>) -> ArcWake {
         self.io_waker.get_or_init(|| Arc::new(TaskWaker(Arc::downgrade(self)))).clone()
     }
+
+    /// Makes the task's wake-up token available; if that took it out of
+    /// PARKED, queues it on its owner (steps in `state`). Any thread.
+    pub(crate) fn unpark(self: &Arc<Task>) {
+        if self.park_state.unpark() {
+            // Set before the first resume, which happens-before the park
+            // commit that our CAS out of PARKED read.
+            let owner = self.owner.get().expect("a parked coroutine has started");
+            owner.schedule(self.clone());
+        }
+    }
+
+    /// Has the runtime this task belongs to begun to shut down?
+    pub(crate) fn runtime_shutting_down(&self) -> bool {
+        self.owner.get().is_some_and(|owner| owner.is_shutting_down())
+    }
+}
+
+/// How a task reaches the scheduler that owns it (tokio's `task::Schedule`);
+/// implemented by the worker that starts it.
+pub(crate) trait Schedule: Send + Sync {
+    /// Queues `task`, just taken out of PARKED by an unpark on any thread, to
+    /// run on this worker: its local queue when called on the worker itself,
+    /// its inbox (and a wake-up) otherwise.
+    fn schedule(&self, task: Arc<Task>);
+
+    /// Has the runtime's shutdown begun? (A parked coroutine will then only
+    /// be resumed to be unwound.)
+    fn is_shutting_down(&self) -> bool;
+
+    /// The worker's index in its runtime (for diagnostics).
+    fn worker_index(&self) -> usize;
+}
+
+/// Prints `corio: fatal: <why>` and aborts the process: for failures that
+/// cannot be reported to anyone (a panic with nowhere to unwind to).
+pub(crate) fn abort_with(why: &str) -> ! {
+    eprintln!("corio: fatal: {why}");
+    std::process::abort()
 }
 
 impl Drop for Task {
@@ -173,7 +225,7 @@ impl Drop for Task {
             // Dropping it here would unwind a started coroutine on whatever
             // thread holds the last handle: never allowed. Workers empty every
             // started body before they exit, so this is a corio bug.
-            crate::abort_with("a started coroutine outlived its worker");
+            abort_with("a started coroutine outlived its worker");
         }
     }
 }
@@ -189,7 +241,13 @@ struct TaskWaker(Weak<Task>);
 impl Wake for TaskWaker {
     fn wake(&self) {
         if let Some(task) = self.0.upgrade() {
-            crate::parker::unpark(&task);
+            task.unpark();
         }
     }
+}
+
+/// A task that is never run, for unit tests of queue structures.
+#[cfg(test)]
+pub(crate) fn test_task() -> Arc<Task> {
+    Arc::new(Task::new(reserve_ids(1), None, Box::new(|| {}), crate::stack::test_stack()))
 }

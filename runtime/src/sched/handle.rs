@@ -1,9 +1,10 @@
-//! `WorkerShared`: the part of a worker that other threads see.
+//! `WorkerHandle`: the part of a worker that other threads see, and the
+//! task layer's `Schedule` for the coroutines it owns.
 //!
 //! - its *stealer*, through which idle workers take its not-yet-started coroutines;
 //! - its *inbox*, where other threads put its started coroutines that they woke (and fresh
 //!   ones that placement hands it); the owner drains it on every tick;
-//! - its *sleeper*, the netpoll `Poller` it sleeps in and is woken through;
+//! - its *I/O driver*, the netpoll `Poller` it sleeps in and is woken through;
 //! - its count of live coroutines, read by other workers' placement.
 //!
 //! Invariants: a push to the inbox is followed by a wake of the sleeper (token semantics, so
@@ -11,8 +12,9 @@
 //! under the inbox lock. After the runtime is torn down (`closed`), pushes drop what they
 //! pushed instead of leaving it in a queue nobody drains.
 
-use crate::idle::Sleeper;
-use crate::task::Task;
+use super::context;
+use super::driver::IoDriver;
+use crate::task::{Schedule, Task};
 use crossbeam_deque::Stealer;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -21,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The part of a worker that other threads see.
-pub(crate) struct WorkerShared {
+pub(crate) struct WorkerHandle {
     pub(crate) index: usize,
     /// Started, unfinished coroutines owned by this worker (for placement).
     pub(crate) live: AtomicUsize,
@@ -33,12 +35,12 @@ pub(crate) struct WorkerShared {
     pub(crate) stealer: Stealer<Arc<Task>>,
     inbox: Mutex<Vec<Arc<Task>>>,
     inbox_pending: AtomicBool,
-    pub(crate) sleeper: Sleeper,
+    pub(crate) driver: IoDriver,
 }
 
-impl WorkerShared {
-    pub(crate) fn new(index: usize, stealer: Stealer<Arc<Task>>) -> io::Result<WorkerShared> {
-        Ok(WorkerShared {
+impl WorkerHandle {
+    pub(crate) fn new(index: usize, stealer: Stealer<Arc<Task>>) -> io::Result<WorkerHandle> {
+        Ok(WorkerHandle {
             index,
             live: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -46,7 +48,7 @@ impl WorkerShared {
             stealer,
             inbox: Mutex::new(Vec::new()),
             inbox_pending: AtomicBool::new(false),
-            sleeper: Sleeper::new()?,
+            driver: IoDriver::new()?,
         })
     }
 
@@ -57,7 +59,7 @@ impl WorkerShared {
             inbox.push(task);
             self.inbox_pending.store(true, Ordering::Release);
         }
-        self.sleeper.wake();
+        self.driver.wake();
         if self.closed.load(Ordering::SeqCst) {
             // The runtime is gone (a handle outlived it): nobody will run this.
             self.clear_inbox();
@@ -100,14 +102,35 @@ impl WorkerShared {
     /// `join`, a socket write) returns instead of blocking this thread.
     fn clear_inbox(&self) {
         let stale = std::mem::take(&mut *self.inbox.lock());
-        crate::context::tearing_down(|| drop(stale));
+        context::with_teardown_mode(|| drop(stale));
+    }
+}
+
+impl Schedule for WorkerHandle {
+    fn schedule(&self, task: Arc<Task>) {
+        if let Some(worker) = context::worker() {
+            if std::ptr::eq(&**worker.me(), self) {
+                worker.push_woken(task);
+                return;
+            }
+        }
+        self.push_inbox(task);
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        WorkerHandle::is_shutting_down(self)
+    }
+
+    fn worker_index(&self) -> usize {
+        self.index
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::{reserve_ids, test_stack};
+    use crate::stack::test_stack;
+    use crate::task::reserve_ids;
     use std::sync::atomic::AtomicUsize;
 
     static DROPPED_CANCELLING: AtomicUsize = AtomicUsize::new(0);
@@ -115,7 +138,7 @@ mod tests {
     struct RecordsContext;
     impl Drop for RecordsContext {
         fn drop(&mut self) {
-            if crate::context::cancelling() {
+            if context::cancelling() {
                 DROPPED_CANCELLING.fetch_add(1, Ordering::SeqCst);
             }
         }
@@ -123,7 +146,7 @@ mod tests {
 
     #[test]
     fn fresh_tasks_left_in_a_closed_inbox_are_dropped_in_teardown_mode() {
-        let worker = WorkerShared::new(0, crossbeam_deque::Worker::new_fifo().stealer()).unwrap();
+        let worker = WorkerHandle::new(0, crossbeam_deque::Worker::new_fifo().stealer()).unwrap();
         let fresh = |value: RecordsContext| {
             let entry = Box::new(move || drop(value));
             Arc::new(Task::new(reserve_ids(1), None, entry, test_stack()))
@@ -133,6 +156,6 @@ mod tests {
         assert_eq!(DROPPED_CANCELLING.load(Ordering::SeqCst), 1, "dropped by the teardown");
         worker.push_inbox(fresh(RecordsContext));
         assert_eq!(DROPPED_CANCELLING.load(Ordering::SeqCst), 2, "a push after the close");
-        assert!(!crate::context::cancelling(), "the mode ends with the drop");
+        assert!(!context::cancelling(), "the mode ends with the drop");
     }
 }

@@ -7,10 +7,13 @@
 //! `std::thread::park` and `yield_now` is `std::thread::yield_now`. Primitives
 //! built on this API (channels, locks) therefore work in both worlds.
 
-use crate::context;
-use crate::join::JoinHandle;
-use crate::parker;
-use crate::task::{Suspend, Task, WaitReason};
+mod join_handle;
+
+pub use self::join_handle::JoinHandle;
+pub(crate) use crate::sched::park::{park_for, park_until};
+
+use crate::sched::{context, Scheduler};
+use crate::task::{reserve_ids, Suspend, Unparker, WaitReason};
 use std::cell::Cell;
 use std::fmt;
 use std::io;
@@ -52,7 +55,7 @@ thread_local! {
 fn plain_thread_id() -> u64 {
     THREAD_ID.with(|id| {
         if id.get() == 0 {
-            id.set(crate::runtime::reserve_ids(1));
+            id.set(reserve_ids(1));
         }
         id.get()
     })
@@ -61,39 +64,27 @@ fn plain_thread_id() -> u64 {
 /// A handle to a coroutine (or to a plain thread), as `std::thread::Thread`.
 #[derive(Clone)]
 pub struct Coroutine {
-    inner: Inner,
-}
-
-#[derive(Clone)]
-enum Inner {
-    Task(Arc<Task>),
-    Thread { thread: std::thread::Thread, id: u64 },
+    inner: Unparker,
 }
 
 impl Coroutine {
     /// This coroutine's id.
     pub fn id(&self) -> CoroutineId {
-        match &self.inner {
-            Inner::Task(task) => CoroutineId::from_raw(task.id),
-            Inner::Thread { id, .. } => CoroutineId::from_raw(*id),
-        }
+        CoroutineId::from_raw(self.inner.id())
     }
 
     /// The name given at spawn (`Builder::name`), or the thread's name.
     pub fn name(&self) -> Option<&str> {
         match &self.inner {
-            Inner::Task(task) => task.name.as_deref(),
-            Inner::Thread { thread, .. } => thread.name(),
+            Unparker::Task(task) => task.name.as_deref(),
+            Unparker::Thread { thread, .. } => thread.name(),
         }
     }
 
     /// Makes this coroutine's park token available: its current or next
     /// `park` returns. Callable from any thread or coroutine.
     pub fn unpark(&self) {
-        match &self.inner {
-            Inner::Task(task) => parker::unpark(task),
-            Inner::Thread { thread, .. } => thread.unpark(),
-        }
+        self.inner.unpark();
     }
 
     /// Will this coroutine never return from its current wait normally? True
@@ -103,19 +94,21 @@ impl Coroutine {
     /// it would be lost with it. Always false for a plain thread.
     pub(crate) fn is_doomed(&self) -> bool {
         match &self.inner {
-            Inner::Task(task) => {
-                task.is_cancelling() || task.owner.get().is_some_and(|owner| owner.is_shutting_down())
-            }
-            Inner::Thread { .. } => false,
+            Unparker::Task(task) => task.is_cancelling() || task.runtime_shutting_down(),
+            Unparker::Thread { .. } => false,
         }
     }
 
     /// What the coroutine is parked on, if it is parked (for diagnostics).
     pub fn wait_reason(&self) -> WaitReason {
         match &self.inner {
-            Inner::Task(task) => task.wait_reason(),
-            Inner::Thread { .. } => WaitReason::None,
+            Unparker::Task(task) => task.wait_reason(),
+            Unparker::Thread { .. } => WaitReason::None,
         }
+    }
+
+    pub(crate) fn into_unparker(self) -> Unparker {
+        self.inner
     }
 }
 
@@ -128,15 +121,15 @@ impl fmt::Debug for Coroutine {
 /// A handle to the calling coroutine, or to the calling thread outside one.
 pub fn current() -> Coroutine {
     match context::current_task() {
-        Some(task) => Coroutine { inner: Inner::Task(task) },
-        None => Coroutine { inner: Inner::Thread { thread: std::thread::current(), id: plain_thread_id() } },
+        Some(task) => Coroutine { inner: Unparker::Task(task) },
+        None => current_thread(),
     }
 }
 
 /// A handle to the calling OS thread, even inside a coroutine: its `unpark`
 /// is `std::thread::Thread::unpark` (for waits that must block the thread).
 pub(crate) fn current_thread() -> Coroutine {
-    Coroutine { inner: Inner::Thread { thread: std::thread::current(), id: plain_thread_id() } }
+    Coroutine { inner: Unparker::Thread { thread: std::thread::current(), id: plain_thread_id() } }
 }
 
 /// Blocks the calling coroutine until its token is made available by
@@ -152,27 +145,6 @@ pub fn park_timeout(dur: Duration) {
     match Instant::now().checked_add(dur) {
         Some(deadline) => park_until(deadline, WaitReason::Park),
         None => park(),
-    }
-}
-
-pub(crate) fn park_for(reason: WaitReason) {
-    match context::current_task() {
-        Some(task) => parker::park_current(&task, None, reason),
-        None if context::cancelling() => {} // dropping never-started coroutines
-        None => std::thread::park(),
-    }
-}
-
-pub(crate) fn park_until(deadline: Instant, reason: WaitReason) {
-    match context::current_task() {
-        Some(task) => parker::park_current(&task, Some(deadline), reason),
-        None if context::cancelling() => {}
-        None => {
-            let now = Instant::now();
-            if deadline > now {
-                std::thread::park_timeout(deadline - now);
-            }
-        }
     }
 }
 
@@ -244,6 +216,41 @@ impl Builder {
                 "corio::spawn called outside a corio runtime; use corio::run or Runtime::spawn",
             ));
         };
-        crate::runtime::spawn_on(&worker.shared, self.name, self.stack_size, f)
+        spawn_on(&worker.scheduler, self.name, self.stack_size, f)
     }
+}
+
+/// Creates a coroutine on `scheduler` (see `sched::spawn`).
+pub(crate) fn spawn_on<F, T>(
+    scheduler: &Arc<Scheduler>,
+    name: Option<String>,
+    stack_size: Option<usize>,
+    f: F,
+) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    // SAFETY: everything is 'static: there is no borrow to outlive.
+    unsafe { spawn_borrowing_on(scheduler, name, stack_size, f) }
+}
+
+/// `spawn_on` for a closure that may borrow (lifetime `'a`).
+///
+/// # Safety
+/// The caller must not let `'a` end before the handle's `join_to_the_end`
+/// has returned (see `sched::spawn::spawn_borrowing`).
+pub(crate) unsafe fn spawn_borrowing_on<'a, F, T>(
+    scheduler: &Arc<Scheduler>,
+    name: Option<String>,
+    stack_size: Option<usize>,
+    f: F,
+) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'a,
+    T: Send + 'a,
+{
+    // SAFETY: the caller's contract is the callee's.
+    let (id, slot) = unsafe { crate::sched::spawn_borrowing(scheduler, name, stack_size, f)? };
+    Ok(JoinHandle::new(slot, CoroutineId::from_raw(id)))
 }

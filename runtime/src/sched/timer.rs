@@ -193,7 +193,7 @@ mod tests {
     //! The heap is tested with a stand-in task list: a real `Task` needs a
     //! runtime, so entries here carry tasks of a throwaway runtime.
     use super::*;
-    use crate::runtime::test_task;
+    use crate::task::test_task;
     use proptest::prelude::*;
     use std::time::Duration;
 

@@ -1,0 +1,98 @@
+//! `JoinHandle`: waiting for a coroutine's result, from a coroutine or a
+//! thread. The slot it shares with the coroutine's root, and the slot's
+//! states, are in `task::root`.
+//!
+//! `join` loops: take the result if the slot is done, else register the
+//! caller as the slot's waiter and park; a spurious return from `park` just
+//! loops. A `Completer` dropped without completing (the coroutine never ran,
+//! or was unwound at shutdown) completes with [`CANCELLED`], so `join` never
+//! hangs on a coroutine that will not finish.
+
+use crate::coroutine::{self, CoroutineId};
+use crate::sched::context;
+use crate::sched::park::park_for;
+use crate::task::{Slot, WaitReason, CANCELLED};
+use std::fmt;
+use std::sync::Arc;
+use std::thread;
+
+/// An owned permission to wait for a coroutine's result (`std::thread`'s
+/// `JoinHandle` for coroutines). Dropping it detaches the coroutine.
+pub struct JoinHandle<T> {
+    slot: Arc<Slot<T>>,
+    id: CoroutineId,
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(slot: Arc<Slot<T>>, id: CoroutineId) -> JoinHandle<T> {
+        JoinHandle { slot, id }
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the coroutine to finish and returns its value, or the payload
+    /// of its panic (`Err`), as `std::thread::JoinHandle::join`. A coroutine
+    /// dropped at runtime shutdown yields `Err` with [`CANCELLED`] as payload.
+    ///
+    /// Inside a coroutine this parks the coroutine; on a plain thread it
+    /// blocks the thread. Called by a destructor while the runtime shuts down
+    /// and unwinds the caller, it returns the cancellation error at once if
+    /// the coroutine has not finished (it is being torn down as well).
+    pub fn join(self) -> thread::Result<T> {
+        loop {
+            {
+                let mut state = self.slot.state.lock();
+                if state.done {
+                    return state.result.take().expect("a join handle takes the result once");
+                }
+                if context::cancelling() {
+                    return Err(Box::new(CANCELLED));
+                }
+                state.waiter = Some(coroutine::current().into_unparker());
+            }
+            park_for(WaitReason::Join);
+        }
+    }
+
+    /// As `join`, but never returns before the coroutine has finished or
+    /// been dropped, even when the caller is cancelled (a destructor run by
+    /// a shutdown unwind): it then blocks the thread. For `block_on`, whose
+    /// coroutine may borrow from the caller's frame.
+    pub(crate) fn join_to_the_end(self) -> thread::Result<T> {
+        loop {
+            let cancelled = {
+                let mut state = self.slot.state.lock();
+                if state.done {
+                    return state.result.take().expect("a join handle takes the result once");
+                }
+                let cancelled = context::cancelling();
+                state.waiter = Some(
+                    if cancelled { coroutine::current_thread() } else { coroutine::current() }
+                        .into_unparker(),
+                );
+                cancelled
+            };
+            if cancelled {
+                std::thread::park();
+            } else {
+                park_for(WaitReason::Join);
+            }
+        }
+    }
+
+    /// Has the coroutine finished (returned, panicked or been cancelled)?
+    pub fn is_finished(&self) -> bool {
+        self.slot.state.lock().done
+    }
+
+    /// The coroutine's id.
+    pub fn id(&self) -> CoroutineId {
+        self.id
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle").field("id", &self.id).finish_non_exhaustive()
+    }
+}

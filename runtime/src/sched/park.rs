@@ -1,0 +1,77 @@
+//! Parking and unparking, the scheduler's side: the entry points every
+//! blocking call of the public API goes through (`park_for`, `park_until`),
+//! with the plain-thread fallback, and the switch off the coroutine's stack.
+//!
+//! The protocol (states, steps, why no wake-up is lost and no coroutine is
+//! resumed twice) is told once, in `task::state`; the worker's half (the
+//! commit after the switch) is in `sched::worker`. A wake-up is
+//! `Task::unpark`, which enqueues through the task's `Schedule` (the owner's
+//! `WorkerHandle`).
+
+use super::context;
+use crate::task::{Suspend, Task, WaitReason};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Parks the calling coroutine (`task`, running on this thread) until an
+/// unpark, or until `deadline` if given. May return spuriously.
+pub(crate) fn park_current(task: &Arc<Task>, deadline: Option<Instant>, reason: WaitReason) {
+    if task.park_state.try_consume_token() {
+        return;
+    }
+    if task.is_cancelling() {
+        if std::thread::panicking() {
+            // A destructor run by the shutdown unwind: it must not suspend
+            // again; return (a spurious wake-up) and let it finish.
+            return;
+        }
+        // User code caught the shutdown unwind (a catch-all `catch_unwind`)
+        // and carried on: raise it again so the coroutine does end.
+        std::panic::resume_unwind(Box::new(crate::task::CANCELLED));
+    }
+    let worker = context::worker().expect("a running coroutine is on a worker thread");
+    let timer = match deadline {
+        Some(deadline) => {
+            if deadline <= Instant::now() {
+                return;
+            }
+            Some(worker.timers.borrow_mut().insert(deadline, task.clone()))
+        }
+        None => None,
+    };
+    if task.park_state.begin_park() {
+        task.set_wait_reason(reason);
+        super::chaos::pause();
+        // Step 4 (steps in `task::state`).
+        context::suspend_current(Suspend::Park);
+        task.set_wait_reason(WaitReason::None);
+    }
+    if let Some(key) = timer {
+        worker.timers.borrow_mut().cancel(key);
+    }
+}
+
+/// Parks the calling coroutine until an unpark (`reason` is what it waits
+/// for, for diagnostics); on a plain thread, `std::thread::park`. May return
+/// spuriously. Returns at once for a thread dropping never-started coroutines.
+pub(crate) fn park_for(reason: WaitReason) {
+    match context::current_task() {
+        Some(task) => park_current(&task, None, reason),
+        None if context::cancelling() => {} // dropping never-started coroutines
+        None => std::thread::park(),
+    }
+}
+
+/// As `park_for`, until `deadline` at the latest.
+pub(crate) fn park_until(deadline: Instant, reason: WaitReason) {
+    match context::current_task() {
+        Some(task) => park_current(&task, Some(deadline), reason),
+        None if context::cancelling() => {}
+        None => {
+            let now = Instant::now();
+            if deadline > now {
+                std::thread::park_timeout(deadline - now);
+            }
+        }
+    }
+}

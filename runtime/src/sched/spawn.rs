@@ -1,0 +1,67 @@
+//! Creating a coroutine: its stack, id, join slot and entry frame, queued
+//! where a worker will find it.
+
+use super::context;
+use super::Scheduler;
+use crate::stack::round_stack_size;
+use crate::task::{self, reserve_ids, Slot, Task};
+use std::io;
+use std::sync::Arc;
+
+/// What a coroutine's entry owns, in the order it is dropped: the closure
+/// (with whatever it borrows) before the completer, whose drop reports the
+/// coroutine as finished. (Struct fields drop in declaration order.)
+struct Entry<F, T> {
+    f: F,
+    completer: task::Completer<T>,
+}
+
+/// Creates a coroutine running `f` on `scheduler` and queues it: on the
+/// current worker's stealable queue when called from one of its workers, on
+/// the global injector otherwise. Returns its id and its join slot.
+///
+/// # Safety
+/// The caller must not let `'a` end before the coroutine's entry has been run
+/// or dropped, which the join slot reports (`JoinHandle::join_to_the_end`):
+/// until then the coroutine may run `f` or drop it, and write the slot.
+pub(crate) unsafe fn spawn_borrowing<'a, F, T>(
+    scheduler: &Arc<Scheduler>,
+    name: Option<String>,
+    stack_size: Option<usize>,
+    f: F,
+) -> io::Result<(u64, Arc<Slot<T>>)>
+where
+    F: FnOnce() -> T + Send + 'a,
+    T: Send + 'a,
+{
+    let size = match stack_size {
+        Some(bytes) => round_stack_size(bytes)?,
+        None => scheduler.default_stack_size,
+    };
+    let local = context::worker().filter(|w| Arc::ptr_eq(&w.scheduler, scheduler));
+    let (stack, id) = match local {
+        Some(worker) => (worker.stacks.borrow_mut().get(&scheduler.stack_pool, size)?, worker.next_id()),
+        None => {
+            let mut one = Vec::with_capacity(1);
+            scheduler.stack_pool.take(size, 1, &mut one)?;
+            (one.pop().expect("take returned Ok with a stack"), reserve_ids(1))
+        }
+    };
+    let (completer, slot) = task::pair::<T>();
+    let entry = Entry { f, completer };
+    let entry: Box<dyn FnOnce() + Send + 'a> = Box::new(move || {
+        let entry = entry; // the whole struct, so its drop order holds
+        task::run_and_complete(entry.f, entry.completer, context::cancelling)
+    });
+    // SAFETY: only the lifetime changes (same layout). The caller keeps 'a
+    // alive until the entry has been run or dropped (the function's
+    // contract), which is all the task needs of it.
+    let entry: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(entry) };
+    let task = Arc::new(Task::new(id, name, entry, stack));
+    match local {
+        Some(worker) => worker.push_fresh(task),
+        None => scheduler.injector.push(task),
+    }
+    scheduler.notify_work();
+    Ok((id, slot))
+}
