@@ -4,7 +4,7 @@
 #[path = "../../runtime/tests/common/child.rs"]
 mod child;
 #[allow(unused_imports)] // not every test binary runs a child
-pub use child::run_in_child;
+pub use child::{run_in_child, run_in_child_expecting_abort, run_in_child_expecting_abort_status};
 #[path = "../../runtime/tests/common/threads.rs"]
 mod threads;
 #[allow(unused_imports)] // not every test binary watches threads
