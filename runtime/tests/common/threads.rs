@@ -2,6 +2,8 @@
 //! futex wait behind `park`, a write to a full socket)? Read from /proc, so a
 //! test can wait for "the thread is blocked" instead of sleeping and hoping.
 
+#![allow(dead_code)] // each test binary uses a part of it
+
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
