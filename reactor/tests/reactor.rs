@@ -166,7 +166,8 @@ fn back_pressure_stops_reading_a_peer_that_does_not_read() {
     // mark and nobody reads it) and so the writer is blocked on full buffers,
     // or until the writer is done (the server never stopped: the bug).
     let start = Instant::now();
-    while !(over_high_water.load(SeqCst) && threads::is_blocked(tid)) && !w.is_finished() {
+    let settled = || (over_high_water.load(SeqCst) && threads::is_blocked(tid)) || w.is_finished();
+    while !settled() {
         assert!(start.elapsed() < Duration::from_secs(20), "neither paused nor done after 20 s");
         std::thread::sleep(Duration::from_millis(1));
     }

@@ -201,6 +201,9 @@ fn dropping_all_senders_disconnects() {
     }
 }
 
+/// Joins a thread or a coroutine.
+type Joiner<T> = Box<dyn FnOnce() -> T>;
+
 #[test]
 fn close_wakes_parked_receivers_and_senders() {
     with_timeout(20, || {
@@ -208,7 +211,7 @@ fn close_wakes_parked_receivers_and_senders() {
         // the close: two plain threads and two coroutines.
         let rt = corio::Runtime::builder().workers(2).build().unwrap();
         let (tx, rx) = bounded::<i32>(0);
-        let mut receivers: Vec<Box<dyn FnOnce() -> Result<i32, RecvError>>> = Vec::new();
+        let mut receivers: Vec<Joiner<Result<i32, RecvError>>> = Vec::new();
         for _ in 0..2 {
             let rx = rx.clone();
             let (tid, h) = spawn_thread(move || rx.recv());
@@ -228,7 +231,7 @@ fn close_wakes_parked_receivers_and_senders() {
 
         let (tx, rx) = bounded::<String>(1);
         tx.send("a".into()).unwrap();
-        let mut senders: Vec<Box<dyn FnOnce() -> Result<(), SendError<String>>>> = Vec::new();
+        let mut senders: Vec<Joiner<Result<(), SendError<String>>>> = Vec::new();
         for i in 0..3 {
             let tx = tx.clone();
             if i == 0 {
