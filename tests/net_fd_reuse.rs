@@ -6,8 +6,9 @@
 
 mod common;
 
-use common::within;
+use common::{poll_until, spawn_observed, wait_until_parked, within};
 use corio::net::{Shutdown, TcpListener, TcpStream};
+use corio::WaitReason;
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ fn an_fd_closed_and_reused_while_its_old_waiter_waits_elsewhere_gets_no_stray_da
         let (other, _) = listener.accept().unwrap();
         // Coroutine A blocks on `first` (registering fd `first_fd` with
         // netpoll), is woken by data, closes it, then blocks on `other`.
-        let a = corio::spawn(move || {
+        let (a_co, a) = spawn_observed(move || {
             let mut buf = [0u8; 8];
             let n = (&first).read(&mut buf).unwrap();
             assert_eq!(&buf[..n], b"one");
@@ -31,13 +32,12 @@ fn an_fd_closed_and_reused_while_its_old_waiter_waits_elsewhere_gets_no_stray_da
             let n = (&other).read(&mut buf).unwrap();
             buf[..n].to_vec()
         });
-        corio::time::sleep(Duration::from_millis(20));
-        // The next connection is already queued before `first_fd` is freed.
+        wait_until_parked(&a_co, WaitReason::Io); // blocked on `first`
+                                                  // The next connection is already queued before `first_fd` is freed.
         let mut second_peer = TcpStream::connect(addr).unwrap();
         first_peer.write_all(b"one").unwrap();
-        while !first_peer_closed(&mut first_peer) {
-            corio::time::sleep(Duration::from_millis(1));
-        }
+        poll_until("A closed `first`", || first_peer_closed(&mut first_peer));
+        wait_until_parked(&a_co, WaitReason::Io); // now blocked on `other`
         let (second, _) = listener.accept().unwrap();
         assert_eq!(std::os::fd::AsRawFd::as_raw_fd(&second), first_fd, "the fd number was reused");
         // Traffic on the reused fd reaches its new owner only.
@@ -49,7 +49,10 @@ fn an_fd_closed_and_reused_while_its_old_waiter_waits_elsewhere_gets_no_stray_da
         });
         second_peer.write_all(b"two").unwrap();
         assert_eq!(&b.join().unwrap(), b"two");
-        corio::time::sleep(Duration::from_millis(20));
+        // Had the new socket's readiness reached A, A would have run: it would
+        // have returned, or read nothing and parked again. Wait until it is
+        // settled either way; it must still be waiting on `other`.
+        poll_until("A is parked or finished", || a.is_finished() || a_co.wait_reason() == WaitReason::Io);
         assert!(!a.is_finished(), "A returned without data on its own socket");
         other_peer.write_all(b"three").unwrap();
         assert_eq!(a.join().unwrap(), b"three");

@@ -1,7 +1,10 @@
 //! End-to-end tests of spawning, joining, sleeping and panics.
 
+mod common;
+
+use common::{poll_until, run_in_child_expecting_abort, spawn_thread, wait_until_blocked, wait_until_parked};
 use corio::coroutine::{self, Builder};
-use corio::Runtime;
+use corio::{Runtime, WaitReason};
 use rand::Rng;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -54,12 +57,27 @@ fn block_on_resumes_the_main_coroutines_panic_on_the_caller() {
 #[test]
 fn join_from_a_plain_thread_blocks_that_thread() {
     let runtime = Runtime::builder().workers(2).build().unwrap();
-    let handle = runtime.spawn(|| {
-        corio::time::sleep(Duration::from_millis(20));
+    let released = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let r = released.clone();
+    let handle = runtime.spawn(move || {
+        tx.send(coroutine::current()).unwrap();
+        while r.load(Ordering::SeqCst) == 0 {
+            coroutine::park();
+        }
         "done"
     });
-    let joined = std::thread::spawn(move || handle.join().unwrap()).join().unwrap();
-    assert_eq!(joined, "done");
+    let co = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let (tid, joiner) = spawn_thread(move || handle.join().unwrap());
+    // The thread is blocked in join while the coroutine provably still waits.
+    wait_until_blocked(tid);
+    wait_until_parked(&co, WaitReason::Park);
+    assert!(!joiner.is_finished(), "join returned before the coroutine did");
+    assert!(common::is_blocked(tid));
+    released.store(1, Ordering::SeqCst);
+    co.unpark();
+    poll_until("the join returns", || joiner.is_finished());
+    assert_eq!(joiner.join().unwrap(), "done");
 }
 
 #[test]
@@ -169,10 +187,8 @@ fn an_absurd_stack_size_is_an_invalid_input_error() {
 }
 
 #[test]
-fn result_panicking_on_drop_child() {
-    if std::env::var_os("CORIO_TEST_RESULT_DROP_CHILD").is_none() {
-        return;
-    }
+#[ignore = "run by a_detached_result_that_panics_on_drop_aborts_with_a_message_not_a_dead_worker in a child process"]
+fn child_a_detached_result_panics_on_drop() {
     struct Bomb;
     impl Drop for Bomb {
         fn drop(&mut self) {
@@ -181,18 +197,14 @@ fn result_panicking_on_drop_child() {
     }
     corio::run(|| {
         drop(corio::spawn(|| Bomb)); // detached: its result is dropped by the runtime
-        corio::time::sleep(Duration::from_millis(50));
+                                     // That drop aborts the process: wait for it (fail if it does not come).
+        poll_until("the dropped result aborts the process", || false);
     });
 }
 
 #[test]
 fn a_detached_result_that_panics_on_drop_aborts_with_a_message_not_a_dead_worker() {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "result_panicking_on_drop_child", "--nocapture"])
-        .env("CORIO_TEST_RESULT_DROP_CHILD", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let stderr =
+        run_in_child_expecting_abort("child_a_detached_result_panics_on_drop", Duration::from_secs(60));
     assert!(stderr.contains("corio: fatal: a coroutine's result"), "stderr: {stderr}");
 }

@@ -1,11 +1,14 @@
 //! End-to-end tests of corio-reactor, in process, over loopback, with plain-thread clients.
 
-use corio_reactor::{Handler, HandlerContext, LengthFieldDecoder, ServerBuilder};
+#[path = "../../runtime/tests/common/threads.rs"]
+mod threads;
+
+use corio_reactor::{HandlerContext, Handler, LengthFieldDecoder, ServerBuilder};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn connect(server: &corio_reactor::Server) -> TcpStream {
     let stream = TcpStream::connect(server.local_addr()).unwrap();
@@ -116,18 +119,22 @@ fn fairness_cap_and_tiny_buffers_keep_the_stream_intact() {
 }
 
 /// Echoes everything twice and records how much output was queued whenever a read arrived.
+/// Also records whether its output is over the high-water mark (reading paused).
 struct Doubler {
     max_queued: Arc<AtomicUsize>,
     writable: Arc<AtomicUsize>,
+    over_high_water: Arc<AtomicBool>,
 }
 impl Handler for Doubler {
     fn read(&mut self, ctx: &mut HandlerContext<'_>, data: &[u8]) {
         self.max_queued.fetch_max(ctx.queued(), SeqCst);
         ctx.write(data);
         ctx.write(data);
+        self.over_high_water.store(!ctx.is_writable(), SeqCst);
     }
     fn writable(&mut self, ctx: &mut HandlerContext<'_>) {
         assert!(ctx.is_writable());
+        self.over_high_water.store(false, SeqCst);
         self.writable.fetch_add(1, SeqCst);
     }
 }
@@ -136,30 +143,35 @@ impl Handler for Doubler {
 fn back_pressure_stops_reading_a_peer_that_does_not_read() {
     const TOTAL: usize = 32 << 20;
     let (max_queued, writable) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let (m, w) = (max_queued.clone(), writable.clone());
+    let over_high_water = Arc::new(AtomicBool::new(false));
+    let (m, w, o) = (max_queued.clone(), writable.clone(), over_high_water.clone());
     let server = ServerBuilder::new()
         .loops(1)
         .bind("127.0.0.1:0", move |p| {
-            p.add_last(Doubler { max_queued: m.clone(), writable: w.clone() });
+            p.add_last(Doubler { max_queued: m.clone(), writable: w.clone(), over_high_water: o.clone() });
         })
         .unwrap();
     let mut conn = connect(&server);
     let mut writer = conn.try_clone().unwrap();
     let sent = Arc::new(AtomicUsize::new(0));
     let s = sent.clone();
-    let w = std::thread::spawn(move || {
+    let (tid, w) = threads::spawn_thread(move || {
         let chunk: Vec<u8> = (0..64 * 1024).map(|i: usize| i as u8).collect();
         while s.load(SeqCst) < TOTAL {
             writer.write_all(&chunk).unwrap();
             s.fetch_add(chunk.len(), SeqCst);
         }
     });
-    // Wait until the writer is blocked: the server stopped reading.
-    let mut last = usize::MAX;
-    while sent.load(SeqCst) != last {
-        last = sent.load(SeqCst);
-        std::thread::sleep(Duration::from_millis(200));
+    // Wait until the server stopped reading (its output is over the high-water
+    // mark and nobody reads it) and so the writer is blocked on full buffers,
+    // or until the writer is done (the server never stopped: the bug).
+    let start = Instant::now();
+    let settled = || (over_high_water.load(SeqCst) && threads::is_blocked(tid)) || w.is_finished();
+    while !settled() {
+        assert!(start.elapsed() < Duration::from_secs(20), "neither paused nor done after 20 s");
+        std::thread::sleep(Duration::from_millis(1));
     }
+    let last = sent.load(SeqCst);
     assert!(last < TOTAL, "the server read everything without its output being read");
     // Whenever a read was delivered, at most the high-water mark (64 KiB) was queued.
     assert!(max_queued.load(SeqCst) <= 64 * 1024, "queued {} at a read", max_queued.load(SeqCst));
@@ -176,22 +188,33 @@ fn back_pressure_stops_reading_a_peer_that_does_not_read() {
 }
 
 /// Writes `n` bytes on connect, then closes.
-struct Greeter(usize);
+/// Records how much output was still queued right after its close (+1, so
+/// 0 means "not closed yet").
+struct Greeter(usize, Arc<AtomicUsize>);
 impl Handler for Greeter {
     fn active(&mut self, ctx: &mut HandlerContext<'_>) {
         ctx.write(&vec![b'g'; self.0]);
         ctx.close();
+        self.1.store(ctx.queued() + 1, SeqCst);
     }
 }
 
 #[test]
 fn close_flushes_queued_output_first() {
-    let server = ServerBuilder::new().loops(1).bind("127.0.0.1:0", |p| {
-        p.add_last(Greeter(8 << 20)); // more than the socket buffers hold
+    let queued_at_close = Arc::new(AtomicUsize::new(0));
+    let q = queued_at_close.clone();
+    let server = ServerBuilder::new().loops(1).bind("127.0.0.1:0", move |p| {
+        p.add_last(Greeter(8 << 20, q.clone())); // more than the socket buffers hold
     });
     let server = server.unwrap();
     let mut conn = connect(&server);
-    std::thread::sleep(Duration::from_millis(50)); // let the socket buffers fill first
+    // The server closed while output was still queued (we have read nothing yet).
+    let start = Instant::now();
+    while queued_at_close.load(SeqCst) == 0 {
+        assert!(start.elapsed() < Duration::from_secs(20), "the server never closed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(queued_at_close.load(SeqCst) > 1, "nothing was queued at the close");
     let mut all = Vec::new();
     conn.read_to_end(&mut all).unwrap();
     assert_eq!(all.len(), 8 << 20);

@@ -9,11 +9,14 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{eventually, with_timeout, Tracked};
+use common::{
+    eventually, spawn_coroutine, spawn_thread, wait_until_blocked, wait_until_parked, with_timeout, Tracked,
+};
 use corio::chan::{
     bounded, unbounded, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender,
     TryRecvError, TrySendError,
 };
+use corio::WaitReason;
 
 /// Every flavour: rendezvous, small and larger buffers, unbounded.
 fn flavours() -> Vec<Option<usize>> {
@@ -93,12 +96,12 @@ fn recv_parks_until_a_value_is_sent() {
             let (tx, rx) = make(cap);
             let done = Arc::new(AtomicBool::new(false));
             let d = Arc::clone(&done);
-            let h = thread::spawn(move || {
+            let (tid, h) = spawn_thread(move || {
                 let v = rx.recv();
                 d.store(true, Ordering::SeqCst);
                 v
             });
-            thread::sleep(Duration::from_millis(10));
+            wait_until_blocked(tid);
             assert!(!done.load(Ordering::SeqCst), "recv returned before any send");
             tx.send(7).unwrap();
             assert_eq!(h.join().unwrap(), Ok(7));
@@ -116,11 +119,11 @@ fn send_parks_while_full_and_rendezvous_waits_for_receiver() {
             }
             let done = Arc::new(AtomicBool::new(false));
             let d = Arc::clone(&done);
-            let h = thread::spawn(move || {
+            let (tid, h) = spawn_thread(move || {
                 tx.send(100).unwrap();
                 d.store(true, Ordering::SeqCst);
             });
-            thread::sleep(Duration::from_millis(10));
+            wait_until_blocked(tid);
             assert!(!done.load(Ordering::SeqCst), "send on a full channel returned");
             let first = rx.recv().unwrap();
             assert_eq!(first, if cap == 0 { 100 } else { 0 });
@@ -198,35 +201,53 @@ fn dropping_all_senders_disconnects() {
     }
 }
 
+/// Joins a thread or a coroutine.
+type Joiner<T> = Box<dyn FnOnce() -> T>;
+
 #[test]
 fn close_wakes_parked_receivers_and_senders() {
     with_timeout(20, || {
+        // Waiters of both kinds, each provably parked on the channel before
+        // the close: two plain threads and two coroutines.
+        let rt = corio::Runtime::builder().workers(2).build().unwrap();
         let (tx, rx) = bounded::<i32>(0);
-        let receivers: Vec<_> = (0..4)
-            .map(|_| {
-                let rx = rx.clone();
-                thread::spawn(move || rx.recv())
-            })
-            .collect();
-        thread::sleep(Duration::from_millis(10));
-        tx.close();
+        let mut receivers: Vec<Joiner<Result<i32, RecvError>>> = Vec::new();
+        for _ in 0..2 {
+            let rx = rx.clone();
+            let (tid, h) = spawn_thread(move || rx.recv());
+            wait_until_blocked(tid);
+            receivers.push(Box::new(move || h.join().unwrap()));
+        }
+        for _ in 0..2 {
+            let rx = rx.clone();
+            let (co, h) = spawn_coroutine(&rt, move || rx.recv());
+            wait_until_parked(&co, WaitReason::Sync);
+            receivers.push(Box::new(move || h.join().unwrap()));
+        }
+        assert!(tx.close());
         for h in receivers {
-            assert_eq!(h.join().unwrap(), Err(RecvError));
+            assert_eq!(h(), Err(RecvError));
         }
 
         let (tx, rx) = bounded::<String>(1);
         tx.send("a".into()).unwrap();
-        let senders: Vec<_> = (0..3)
-            .map(|i| {
-                let tx = tx.clone();
-                thread::spawn(move || tx.send(format!("v{i}")))
-            })
-            .collect();
-        thread::sleep(Duration::from_millis(10));
-        tx.close();
+        let mut senders: Vec<Joiner<Result<(), SendError<String>>>> = Vec::new();
+        for i in 0..3 {
+            let tx = tx.clone();
+            if i == 0 {
+                let (tid, h) = spawn_thread(move || tx.send(format!("v{i}")));
+                wait_until_blocked(tid);
+                senders.push(Box::new(move || h.join().unwrap()));
+            } else {
+                let (co, h) = spawn_coroutine(&rt, move || tx.send(format!("v{i}")));
+                wait_until_parked(&co, WaitReason::Sync);
+                senders.push(Box::new(move || h.join().unwrap()));
+            }
+        }
+        assert!(tx.close());
         let mut back = Vec::new();
         for h in senders {
-            match h.join().unwrap() {
+            match h() {
                 Err(SendError(v)) => back.push(v),
                 Ok(()) => panic!("a send parked on a full channel succeeded after close"),
             }
@@ -247,8 +268,8 @@ fn dropping_all_receivers_fails_sends_and_drops_buffer() {
         tx.send(Tracked::new(2, &live)).unwrap();
         let tx2 = tx.clone();
         let l2 = Arc::clone(&live);
-        let h = thread::spawn(move || tx2.send(Tracked::new(3, &l2)).map_err(|e| e.0.value));
-        thread::sleep(Duration::from_millis(10));
+        let (tid, h) = spawn_thread(move || tx2.send(Tracked::new(3, &l2)).map_err(|e| e.0.value));
+        wait_until_blocked(tid);
         drop(rx);
         assert_eq!(h.join().unwrap(), Err(3));
         assert_eq!(live.load(Ordering::SeqCst), 0, "buffered values dropped");

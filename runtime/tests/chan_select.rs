@@ -10,7 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::with_timeout;
+use common::{spawn_thread, wait_until_blocked, with_timeout};
 use corio::chan::{bounded, unbounded, Receiver, RecvError, SendError, Sender, TrySendError};
 use corio::select;
 
@@ -91,13 +91,14 @@ fn select_parked_is_woken_by_close() {
     with_timeout(20, || {
         let (tx1, rx1) = bounded::<i32>(0);
         let (_tx2, rx2) = unbounded::<i32>();
-        let h = thread::spawn(move || {
+        let (tid, h) = spawn_thread(move || {
             select! {
                 recv(rx1) -> m => m.map(|_| 1),
                 recv(rx2) -> m => m.map(|_| 2),
             }
         });
-        thread::sleep(Duration::from_millis(10));
+        wait_until_blocked(tid); // parked in the select
+        assert!(!h.is_finished());
         drop(tx1);
         assert_eq!(h.join().unwrap(), Err(RecvError));
     });

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::{eventually, with_timeout};
+use common::{current_tid, eventually, spawn_thread, wait_until_blocked, with_timeout};
 use corio::sync::{Barrier, OnceLock, Semaphore, WaitGroup};
 
 #[test]
@@ -135,10 +135,11 @@ fn semaphore_try_timeout_forget_add() {
         p.forget();
         assert_eq!(sem.available_permits(), 0);
         let s2 = Arc::clone(&sem);
-        let h = thread::spawn(move || {
+        let (tid, h) = spawn_thread(move || {
             let _p = s2.acquire();
         });
-        thread::sleep(Duration::from_millis(10));
+        wait_until_blocked(tid);
+        assert!(!h.is_finished(), "acquired without a permit");
         sem.add_permits(1); // handed to the parked thread
         h.join().unwrap();
         assert_eq!(sem.available_permits(), 1);
@@ -212,14 +213,19 @@ fn oncelock_failed_init_lets_a_waiter_retry() {
         let started = Arc::new(AtomicUsize::new(0));
         let c2 = Arc::clone(&cell);
         let s2 = Arc::clone(&started);
+        let me = current_tid();
         let panicker = thread::spawn(move || {
             c2.get_or_init(|| {
                 s2.store(1, Ordering::SeqCst);
-                thread::sleep(Duration::from_millis(20));
+                // Fail only once the other caller waits for this initialiser:
+                // it announced its call (2), and it is blocked (in nothing else).
+                eventually(|| s2.load(Ordering::SeqCst) == 2);
+                wait_until_blocked(me);
                 panic!("init failed");
             });
         });
         eventually(|| started.load(Ordering::SeqCst) == 1);
+        started.store(2, Ordering::SeqCst);
         // Parks until the panicking initialiser gives up, then runs its own.
         assert_eq!(*cell.get_or_init(|| 7), 7);
         assert!(panicker.join().is_err());

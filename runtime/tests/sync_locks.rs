@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{eventually, with_timeout};
+use common::{eventually, spawn_coroutine, wait_until_parked, with_timeout};
 use corio::sync::{Condvar, Mutex, RwLock};
+use corio::WaitReason;
 
 #[test]
 fn mutex_counter_under_contention() {
@@ -81,10 +82,12 @@ fn mutex_waiter_is_not_starved() {
     with_timeout(30, || {
         let m = Arc::new(Mutex::new(0u64));
         let stop = Arc::new(AtomicBool::new(false));
+        let hammering = Arc::new(AtomicUsize::new(0));
         let hammers: Vec<_> = (0..2)
             .map(|_| {
-                let (m, stop) = (Arc::clone(&m), Arc::clone(&stop));
+                let (m, stop, hammering) = (Arc::clone(&m), Arc::clone(&stop), Arc::clone(&hammering));
                 thread::spawn(move || {
+                    hammering.fetch_add(1, Ordering::SeqCst);
                     while !stop.load(Ordering::Relaxed) {
                         let mut g = m.lock();
                         *g += 1;
@@ -97,7 +100,8 @@ fn mutex_waiter_is_not_starved() {
                 })
             })
             .collect();
-        thread::sleep(Duration::from_millis(5));
+        // Both hammers are in their loop and have taken the mutex a few times.
+        eventually(|| hammering.load(Ordering::SeqCst) == 2 && *m.lock() >= 20);
         for _ in 0..50 {
             let g = m.lock();
             drop(g);
@@ -106,6 +110,52 @@ fn mutex_waiter_is_not_starved() {
         for h in hammers {
             h.join().unwrap();
         }
+    });
+}
+
+#[test]
+fn a_waiter_queued_past_1ms_is_handed_the_mutex_before_a_relocking_barger() {
+    // Go's starvation mode, on one worker: the barger B holds the mutex while
+    // the waiter W queues, then unlocks and re-locks in a tight loop that
+    // never yields. Each re-lock would find the mutex free (barging) unless
+    // the unlock handed it to W, which has waited > 1 ms: then B's next lock
+    // parks and W, the only other coroutine, runs and owns the mutex.
+    // Without the hand-off, W only runs once B has done all its iterations.
+    const ITERATIONS: usize = 100_000;
+    with_timeout(30, || {
+        let rt = corio::Runtime::builder().workers(1).build().unwrap();
+        let m = Arc::new(Mutex::new(()));
+        let iteration = Arc::new(AtomicUsize::new(0));
+        let waiter_done = Arc::new(AtomicBool::new(false));
+        let (m2, i2, done2) = (Arc::clone(&m), Arc::clone(&iteration), Arc::clone(&waiter_done));
+        let (barger, b) = spawn_coroutine(&rt, move || {
+            let mut guard = m2.lock();
+            corio::coroutine::park(); // until W has queued for over 1 ms
+            for i in 1..=ITERATIONS {
+                i2.store(i, Ordering::SeqCst);
+                drop(guard);
+                guard = m2.lock();
+                if done2.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
+        });
+        wait_until_parked(&barger, WaitReason::Park);
+        let (m2, i2, done2) = (Arc::clone(&m), Arc::clone(&iteration), Arc::clone(&waiter_done));
+        let (waiter, w) = spawn_coroutine(&rt, move || {
+            let _guard = m2.lock();
+            done2.store(true, Ordering::SeqCst);
+            i2.load(Ordering::SeqCst) // the barger's iteration when W got the mutex
+        });
+        wait_until_parked(&waiter, WaitReason::Sync);
+        let queued = Instant::now();
+        while queued.elapsed() < Duration::from_millis(3) {
+            thread::yield_now();
+        }
+        barger.unpark();
+        let seen = w.join().unwrap();
+        b.join().unwrap();
+        assert!(seen < 10, "the starving waiter got the mutex after {seen} of the barger's re-locks");
     });
 }
 

@@ -191,7 +191,7 @@ fn destructor_locks_a_mutex_released_by_an_earlier_unwind() {
 }
 
 #[test]
-#[ignore]
+#[ignore = "run by destructor_locks_a_mutex_released_by_an_earlier_unwind in a child process"]
 fn child_destructor_locks_a_mutex_released_by_an_earlier_unwind() {
     // Run by its parent test in a child process (its failure is a hang).
     // One worker, unwound in start order: X, A (holds the mutex), B (queued on
@@ -248,7 +248,7 @@ fn destructor_waiting_for_a_lock_held_by_a_later_unwound_coroutine_aborts() {
 }
 
 #[test]
-#[ignore]
+#[ignore = "run by destructor_waiting_for_a_lock_held_by_a_later_unwound_coroutine_aborts in a child process"]
 fn child_destructor_waiting_for_a_lock_held_by_a_later_unwound_coroutine_aborts() {
     // Run by its parent test in a child process (it aborts, by design).
     let m = Arc::new(Mutex::new(()));
@@ -284,7 +284,7 @@ fn waitgroup_wait_in_a_destructor_gives_up_at_shutdown() {
 }
 
 #[test]
-#[ignore]
+#[ignore = "run by waitgroup_wait_in_a_destructor_gives_up_at_shutdown in a child process"]
 fn child_waitgroup_wait_in_a_destructor_gives_up_at_shutdown() {
     // Run by its parent test in a child process (its failure is a 100 % CPU spin).
     let wg = WaitGroup::new();
@@ -314,7 +314,7 @@ fn barrier_wait_in_a_destructor_gives_up_at_shutdown() {
 }
 
 #[test]
-#[ignore]
+#[ignore = "run by barrier_wait_in_a_destructor_gives_up_at_shutdown in a child process"]
 fn child_barrier_wait_in_a_destructor_gives_up_at_shutdown() {
     // Run by its parent test in a child process (its failure is a 100 % CPU spin).
     let b = Arc::new(Barrier::new(3));

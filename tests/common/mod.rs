@@ -4,7 +4,14 @@
 #[path = "../../runtime/tests/common/child.rs"]
 mod child;
 #[allow(unused_imports)] // not every test binary runs a child
-pub use child::run_in_child;
+pub use child::{run_in_child, run_in_child_expecting_abort, run_in_child_expecting_abort_status};
+#[path = "../../runtime/tests/common/threads.rs"]
+mod threads;
+#[allow(unused_imports)] // not every test binary watches threads
+pub use threads::{current_tid, is_blocked, spawn_thread, wait_until_blocked};
+
+use corio::coroutine::Coroutine;
+use corio::WaitReason;
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -46,4 +53,34 @@ pub fn raise_fd_limit() -> u64 {
 /// Deterministic test bytes for message `index` of connection `conn`.
 pub fn pattern(conn: usize, index: usize, len: usize) -> Vec<u8> {
     (0..len).map(|i| (conn.wrapping_mul(31) ^ index.wrapping_mul(7) ^ i) as u8).collect()
+}
+
+/// Waits until `cond` holds, checking every millisecond, failing with `what`
+/// after 10 s. Sleeps with `corio::time::sleep`, so from a coroutine it lets
+/// the others run (even on one worker); on a plain thread it blocks it.
+pub fn poll_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(10), "never happened within 10 s: {what}");
+        corio::time::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits until the coroutine `co` is parked for `reason` (see [`poll_until`]).
+pub fn wait_until_parked(co: &Coroutine, reason: WaitReason) {
+    poll_until(&format!("{co:?} parked for {reason:?}"), || co.wait_reason() == reason);
+}
+
+/// `corio::spawn` from within a coroutine, also returning the new
+/// coroutine's handle (once it has started, for [`wait_until_parked`]).
+pub fn spawn_observed<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> (Coroutine, corio::JoinHandle<T>) {
+    let (tx, rx) = corio::chan::bounded(1);
+    let handle = corio::spawn(move || {
+        tx.send(corio::coroutine::current()).unwrap();
+        f()
+    });
+    let co = rx.recv_timeout(Duration::from_secs(10)).expect("the coroutine started");
+    (co, handle)
 }

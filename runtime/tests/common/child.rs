@@ -23,13 +23,22 @@ pub fn run_in_child(name: &str, limit: Duration) -> String {
 /// error by design): fails if it exits normally or hangs past `limit`.
 /// Returns its stderr.
 pub fn run_in_child_expecting_abort(name: &str, limit: Duration) -> String {
+    run_in_child_expecting_abort_status(name, limit).1
+}
+
+/// As [`run_in_child_expecting_abort`], also returning the child's exit
+/// status (to check which signal ended it).
+pub fn run_in_child_expecting_abort_status(
+    name: &str,
+    limit: Duration,
+) -> (std::process::ExitStatus, String) {
     let (status, stdout, stderr) = run_child(name, limit);
     assert!(
         !status.success(),
         "{name}: the child did not abort ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(!stdout.contains("test result"), "{name}: the child ended normally\nstdout:\n{stdout}");
-    stderr
+    (status, stderr)
 }
 
 /// Runs the child; kills it and fails if it has not exited within `limit`.
