@@ -3,7 +3,7 @@
 #[path = "../../runtime/tests/common/threads.rs"]
 mod threads;
 
-use corio_reactor::{HandlerContext, Handler, LengthFieldDecoder, ServerBuilder};
+use corio_reactor::{Handler, HandlerContext, LengthFieldDecoder, ServerBuilder};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
