@@ -279,6 +279,72 @@ fn child_destructor_waiting_for_a_lock_held_by_a_later_unwound_coroutine_aborts(
 }
 
 #[test]
+fn oncelock_in_a_destructor_waits_for_an_initialiser_unwound_first() {
+    // The initialiser started (and is unwound) before the destructor's
+    // coroutine on the one worker: its unwind resets the cell, and the
+    // destructor then initialises it itself.
+    run_in_child(
+        "child_oncelock_in_a_destructor_waits_for_an_initialiser_unwound_first",
+        Duration::from_secs(30),
+    );
+}
+
+#[test]
+#[ignore = "run by oncelock_in_a_destructor_waits_for_an_initialiser_unwound_first in a child process"]
+fn child_oncelock_in_a_destructor_waits_for_an_initialiser_unwound_first() {
+    let cell = Arc::new(corio::sync::OnceLock::new());
+    let rt = runtime(1);
+    let c2 = Arc::clone(&cell);
+    let init = spawn(&rt, move || {
+        c2.get_or_init(|| -> u32 { park_forever() });
+    });
+    parked(&init, WaitReason::Park);
+    let c2 = Arc::clone(&cell);
+    let d = spawn(&rt, move || {
+        let _d = OnDrop(move || assert_eq!(*c2.get_or_init(|| 7), 7));
+        park_forever();
+    });
+    parked(&d, WaitReason::Park);
+    drop(rt);
+    assert_eq!(cell.get(), Some(&7));
+}
+
+#[test]
+fn oncelock_in_a_destructor_aborts_rather_than_spin_when_the_initialiser_is_unwound_later() {
+    let stderr = run_in_child_expecting_abort(
+        "child_oncelock_in_a_destructor_before_its_initialiser",
+        Duration::from_secs(30),
+    );
+    assert!(
+        stderr.contains("for a OnceLock initialisation held by a coroutine"),
+        "unexpected message:\n{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "run by oncelock_in_a_destructor_aborts_rather_than_spin_when_the_initialiser_is_unwound_later in a child process"]
+fn child_oncelock_in_a_destructor_before_its_initialiser() {
+    // The destructor's coroutine starts first, so it is unwound before the
+    // initialiser on the one worker: the initialiser never finishes. Before
+    // the fix this spun at 100 % CPU for ever.
+    let cell = Arc::new(corio::sync::OnceLock::new());
+    let rt = runtime(1);
+    let c2 = Arc::clone(&cell);
+    let d = spawn(&rt, move || {
+        let _d = OnDrop(move || assert_eq!(*c2.get_or_init(|| 7u32), 7));
+        park_forever();
+    });
+    parked(&d, WaitReason::Park);
+    let c2 = Arc::clone(&cell);
+    let init = spawn(&rt, move || {
+        c2.get_or_init(|| -> u32 { park_forever() });
+    });
+    parked(&init, WaitReason::Park);
+    drop(rt); // aborts
+    unreachable!("the shutdown returned although the initialiser never finished");
+}
+
+#[test]
 fn waitgroup_wait_in_a_destructor_gives_up_at_shutdown() {
     run_in_child("child_waitgroup_wait_in_a_destructor_gives_up_at_shutdown", Duration::from_secs(30));
 }

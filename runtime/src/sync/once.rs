@@ -16,6 +16,12 @@
 //! same cell from inside its closure would wait for itself; that is detected
 //! (by coroutine id) and panics.
 //!
+//! A caller in a destructor run by the shutdown unwind cannot park: while
+//! another coroutine initialises, it waits as the locks do (the thread yields;
+//! after `SHUTDOWN_LOCK_WAIT` the process aborts with a message, since an
+//! initialiser parked at the shutdown and unwound later on the same worker
+//! never finishes).
+//!
 //! A queued caller whose park unwinds (its coroutine dropped at shutdown)
 //! removes itself from the queue; the wake-up is broadcast, so there is
 //! nothing to pass on.
@@ -26,7 +32,7 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use super::waiter::{unpark_all, Waiter};
+use super::waiter::{unpark_all, wait_while_cancelling, Waiter};
 use crate::coroutine::{self, CoroutineId};
 
 const INCOMPLETE: u8 = 0;
@@ -169,6 +175,14 @@ impl<T> OnceLock<T> {
                 Err(COMPLETE) => {
                     // SAFETY: COMPLETE was read with acquire ordering.
                     return Ok(unsafe { (*self.value.get()).assume_init_ref() });
+                }
+                Err(_running) if crate::sched::context::cancelling() => {
+                    // A destructor run by the shutdown unwind cannot park: wait
+                    // for the initialiser as the locks do (it finishes, or its
+                    // unwind resets the cell; abort if it never can).
+                    wait_while_cancelling("OnceLock initialisation", || {
+                        self.state.load(Ordering::Acquire) != RUNNING
+                    });
                 }
                 Err(_running) => {
                     let w = {
