@@ -29,6 +29,7 @@ LAYERS = {
     "net": 3,
     "chan": 3,
     "sync": 3,
+    "debug": 3,
 }
 
 

@@ -57,6 +57,7 @@ mod sched;
 mod cancel;
 pub mod chan;
 pub mod coroutine;
+pub mod debug;
 pub mod net;
 mod runtime;
 pub mod sync;

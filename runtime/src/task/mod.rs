@@ -24,11 +24,13 @@
 mod id;
 mod root;
 mod state;
+mod wait;
 
 pub(crate) use self::id::reserve_ids;
 pub use self::root::{is_cancelled, CANCELLED};
 pub(crate) use self::root::{pair, run_and_complete, Completer, Slot, Unparker};
 pub(crate) use self::state::ParkState;
+pub use self::wait::{IoDirection, SyncKind, WaitObject};
 
 use crate::stack::Stack;
 use corio_netpoll::{ArcWake, Wake};

@@ -1,0 +1,8 @@
+//! Seeing a stuck runtime: the coroutine dump, the stall report, metrics.
+//! (Being built: see the modules.)
+
+mod info;
+
+pub use self::info::{
+    CoroutineInfo, CoroutineState, Dump, Frame, IoDirection, SpawnLocation, SyncKind, WaitObject, WorkerInfo,
+};
