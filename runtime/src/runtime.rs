@@ -25,7 +25,7 @@ use crate::stack::{overflow, round_stack_size};
 use crate::task::Task;
 use crossbeam_deque::Worker;
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::Arc;
 use std::thread;
 
@@ -133,6 +133,7 @@ impl Runtime {
     /// ```
     ///
     /// Called from inside a coroutine, it parks that coroutine instead.
+    #[track_caller]
     pub fn block_on<'a, F, T>(&self, f: F) -> T
     where
         F: FnOnce() -> T + Send + 'a,
@@ -143,8 +144,16 @@ impl Runtime {
         // borrows, and the result slot) has been consumed or dropped, even
         // if the calling coroutine is cancelled meanwhile; and `&self` keeps
         // the runtime (which could otherwise drop the entry later) alive.
-        let handle = unsafe { coroutine::spawn_borrowing_on(&self.scheduler, Some("main".into()), None, f) }
-            .unwrap_or_else(|err| panic!("corio: could not spawn the main coroutine: {err}"));
+        let handle = unsafe {
+            coroutine::spawn_borrowing_on(
+                &self.scheduler,
+                Some("main".into()),
+                None,
+                Some(Location::caller()),
+                f,
+            )
+        }
+        .unwrap_or_else(|err| panic!("corio: could not spawn the main coroutine: {err}"));
         match handle.join_to_the_end() {
             Ok(value) => value,
             Err(payload) => panic::resume_unwind(payload),
@@ -152,12 +161,13 @@ impl Runtime {
     }
 
     /// Spawns a coroutine on this runtime from any thread.
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        coroutine::spawn_on(&self.scheduler, None, None, f)
+        coroutine::spawn_on(&self.scheduler, None, None, Some(Location::caller()), f)
             .unwrap_or_else(|err| panic!("corio: could not spawn a coroutine: {err}"))
     }
 }
@@ -204,6 +214,7 @@ impl Drop for Runtime {
 /// If the runtime cannot start, if `f` panics (the panic is resumed after
 /// shutdown), or if called from inside a coroutine (it would block a worker
 /// thread while the inner runtime shuts down; use `spawn` instead).
+#[track_caller]
 pub fn run<'a, F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send + 'a,

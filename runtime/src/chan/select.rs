@@ -355,6 +355,15 @@ impl Drop for Withdraw<'_, '_> {
 /// result is stored in it), or `None` if the `default` case is to run.
 #[doc(hidden)]
 pub fn run(cases: &mut [&mut dyn SelectCase], mode: Mode) -> Option<usize> {
+    let could_park = !matches!(mode, Mode::NonBlocking);
+    let selected = run_inner(cases, mode);
+    if could_park {
+        crate::sched::budget::spend();
+    }
+    selected
+}
+
+fn run_inner(cases: &mut [&mut dyn SelectCase], mode: Mode) -> Option<usize> {
     let n = cases.len();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| cases[i].chan_addr());

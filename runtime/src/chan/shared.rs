@@ -275,6 +275,12 @@ impl<T> Chan<T> {
     /// Sends `v`, parking until `deadline` (`None`: forever) if it cannot go
     /// at once. Errors: `Ok(Err(v))` = timed out, `Err(v)` = disconnected.
     pub(crate) fn send(&self, v: T, deadline: Option<Instant>) -> Result<(), SendFail<T>> {
+        let result = self.send_inner(v, deadline);
+        crate::sched::budget::spend();
+        result
+    }
+
+    fn send_inner(&self, v: T, deadline: Option<Instant>) -> Result<(), SendFail<T>> {
         let mut g = self.inner.lock();
         let v = match g.try_send(self.cap, v) {
             TrySend::Sent(w) => {
@@ -308,6 +314,12 @@ impl<T> Chan<T> {
     /// Receives, parking until `deadline` (`None`: forever) if nothing is
     /// available. `Ok(None)` = timed out, `Err(())` = disconnected.
     pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<Option<T>, ()> {
+        let result = self.recv_inner(deadline);
+        crate::sched::budget::spend();
+        result
+    }
+
+    fn recv_inner(&self, deadline: Option<Instant>) -> Result<Option<T>, ()> {
         let mut g = self.inner.lock();
         match g.try_recv() {
             TryRecv::Received(v, w) => {

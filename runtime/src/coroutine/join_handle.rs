@@ -39,6 +39,12 @@ impl<T> JoinHandle<T> {
     /// and unwinds the caller, it returns the cancellation error at once if
     /// the coroutine has not finished (it is being torn down as well).
     pub fn join(self) -> thread::Result<T> {
+        let result = self.join_inner();
+        crate::sched::budget::spend();
+        result
+    }
+
+    fn join_inner(self) -> thread::Result<T> {
         loop {
             {
                 let mut state = self.slot.state.lock();

@@ -18,6 +18,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -169,6 +170,7 @@ pub fn yield_now() {
 /// # Panics
 /// Outside a corio coroutine (use `Runtime::spawn` there), or if no stack can
 /// be allocated.
+#[track_caller]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -206,6 +208,7 @@ impl Builder {
     /// Spawns the coroutine on the runtime of the calling coroutine. Fails if
     /// called outside a coroutine, or if no stack could be allocated (out of
     /// memory mappings or address space; the error says which sysctl to raise).
+    #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -216,7 +219,7 @@ impl Builder {
                 "corio::spawn called outside a corio runtime; use corio::run or Runtime::spawn",
             ));
         };
-        spawn_on(&worker.scheduler, self.name, self.stack_size, f)
+        spawn_on(&worker.scheduler, self.name, self.stack_size, Some(Location::caller()), f)
     }
 }
 
@@ -225,6 +228,7 @@ pub(crate) fn spawn_on<F, T>(
     scheduler: &Arc<Scheduler>,
     name: Option<String>,
     stack_size: Option<usize>,
+    spawned_at: Option<&'static Location<'static>>,
     f: F,
 ) -> io::Result<JoinHandle<T>>
 where
@@ -232,7 +236,7 @@ where
     T: Send + 'static,
 {
     // SAFETY: everything is 'static: there is no borrow to outlive.
-    unsafe { spawn_borrowing_on(scheduler, name, stack_size, f) }
+    unsafe { spawn_borrowing_on(scheduler, name, stack_size, spawned_at, f) }
 }
 
 /// `spawn_on` for a closure that may borrow (lifetime `'a`).
@@ -244,6 +248,7 @@ pub(crate) unsafe fn spawn_borrowing_on<'a, F, T>(
     scheduler: &Arc<Scheduler>,
     name: Option<String>,
     stack_size: Option<usize>,
+    spawned_at: Option<&'static Location<'static>>,
     f: F,
 ) -> io::Result<JoinHandle<T>>
 where
@@ -251,6 +256,6 @@ where
     T: Send + 'a,
 {
     // SAFETY: the caller's contract is the callee's.
-    let (id, slot) = unsafe { crate::sched::spawn_borrowing(scheduler, name, stack_size, f)? };
+    let (id, slot) = unsafe { crate::sched::spawn_borrowing(scheduler, name, stack_size, spawned_at, f)? };
     Ok(JoinHandle::new(slot, CoroutineId::from_raw(id)))
 }

@@ -67,8 +67,9 @@
 use super::io_lock::{timed_out, IoLock};
 use crate::cancel::cancelled_error;
 use crate::coroutine;
+use crate::sched::budget::spend as spend_budget;
 use crate::sched::context;
-use crate::task::{Task, WaitReason, IO_BUDGET};
+use crate::task::{Task, WaitReason};
 use corio_netpoll::{ArcWake, Direction, Readiness, Registration};
 use parking_lot::Mutex;
 use std::io;
@@ -433,27 +434,6 @@ fn retry_interrupted<R>(mut op: impl FnMut() -> io::Result<R>) -> io::Result<R> 
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             result => return result,
         }
-    }
-}
-
-/// Counts an I/O operation against the running coroutine's budget; yields
-/// when it is spent.
-fn spend_budget() {
-    let exhausted = context::with_current_task(|task| match task {
-        Some(task) => {
-            let left = task.io_budget.get();
-            if left <= 1 {
-                task.io_budget.set(IO_BUDGET);
-                true
-            } else {
-                task.io_budget.set(left - 1);
-                false
-            }
-        }
-        None => false,
-    });
-    if exhausted {
-        coroutine::yield_now();
     }
 }
 

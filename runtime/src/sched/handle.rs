@@ -5,7 +5,13 @@
 //! - its *inbox*, where other threads put its started coroutines that they woke (and fresh
 //!   ones that placement hands it); the owner drains it on every tick;
 //! - its *I/O driver*, the netpoll `Poller` it sleeps in and is woken through;
-//! - its count of live coroutines, read by other workers' placement.
+//! - its count of live coroutines, read by other workers' placement;
+//! - its *placed* queue: fresh coroutines that another worker's placement
+//!   handed to it. Unlike the inbox it is stealable, so fresh coroutines
+//!   never wait behind a worker that is stuck in one coroutine;
+//! - what it is running and since when (`running`, `running_since`), for the
+//!   stall monitor, placement and dumps; its thread, for sampling; its
+//!   counters (`metrics`).
 //!
 //! Invariants: a push to the inbox is followed by a wake of the sleeper (token semantics, so
 //! a worker that is about to sleep does not miss it), and `inbox_pending` is only changed
@@ -14,13 +20,17 @@
 
 use super::context;
 use super::driver::IoDriver;
+use super::metrics::WorkerCounters;
 use crate::task::{Schedule, Task};
-use crossbeam_deque::Stealer;
+use crossbeam_deque::{Injector, Stealer};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+
+/// A worker that has run one coroutine for this long is passed by placement.
+const STUCK_MS: u64 = 10;
 
 /// The part of a worker that other threads see.
 pub(crate) struct WorkerHandle {
@@ -35,7 +45,19 @@ pub(crate) struct WorkerHandle {
     pub(crate) stealer: Stealer<Arc<Task>>,
     inbox: Mutex<Vec<Arc<Task>>>,
     inbox_pending: AtomicBool,
+    /// Fresh coroutines placed here by other workers; stealable.
+    pub(crate) placed: Injector<Arc<Task>>,
     pub(crate) driver: IoDriver,
+    /// The id of the coroutine this worker is running, 0 when none (relaxed
+    /// stores by the owner at each resume and after it).
+    pub(crate) running: AtomicU64,
+    /// Coarse ms (`clock`) when the current resume began, 0 when none.
+    pub(crate) running_since: AtomicU64,
+    /// The worker thread (`pthread_self`), 0 until it starts: for sampling
+    /// its stack with a signal.
+    pub(crate) thread: AtomicU64,
+    /// Counters for `Runtime::metrics`.
+    pub(crate) metrics: WorkerCounters,
 }
 
 impl WorkerHandle {
@@ -48,12 +70,32 @@ impl WorkerHandle {
             stealer,
             inbox: Mutex::new(Vec::new()),
             inbox_pending: AtomicBool::new(false),
+            placed: Injector::new(),
             driver: IoDriver::new()?,
+            running: AtomicU64::new(0),
+            running_since: AtomicU64::new(0),
+            thread: AtomicU64::new(0),
+            metrics: WorkerCounters::default(),
         })
+    }
+
+    /// Hands a fresh coroutine to this worker (placement); any idle worker
+    /// may still steal it from here.
+    pub(crate) fn place(&self, task: Arc<Task>) {
+        self.placed.push(task);
+        self.driver.wake();
+    }
+
+    /// Is this worker stuck in one coroutine: running the same one for
+    /// `STUCK_MS` or more (by the coarse clock)? Then placement passes it by.
+    pub(crate) fn is_stuck(&self, now_ms: u64) -> bool {
+        let since = self.running_since.load(Ordering::Relaxed);
+        since != 0 && now_ms.saturating_sub(since) >= STUCK_MS
     }
 
     /// Hands a woken, started coroutine to this worker from another thread.
     pub(crate) fn push_inbox(&self, task: Arc<Task>) {
+        self.metrics.remote_wakes.fetch_add(1, Ordering::Relaxed);
         {
             let mut inbox = self.inbox.lock();
             inbox.push(task);
@@ -102,7 +144,16 @@ impl WorkerHandle {
     /// `join`, a socket write) returns instead of blocking this thread.
     fn clear_inbox(&self) {
         let stale = std::mem::take(&mut *self.inbox.lock());
-        context::with_teardown_mode(|| drop(stale));
+        context::with_teardown_mode(|| {
+            drop(stale);
+            loop {
+                match self.placed.steal() {
+                    crossbeam_deque::Steal::Success(task) => drop(task),
+                    crossbeam_deque::Steal::Retry => continue,
+                    crossbeam_deque::Steal::Empty => break,
+                }
+            }
+        });
     }
 }
 

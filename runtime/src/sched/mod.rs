@@ -30,11 +30,14 @@
 //!
 //! Layer rule: `sched` imports `task` and `stack` only, never the public API.
 
+pub(crate) mod budget;
 mod chaos;
+pub(crate) mod clock;
 pub(crate) mod context;
 mod driver;
 mod handle;
 mod idle;
+pub(crate) mod metrics;
 pub(crate) mod park;
 mod scheduler;
 mod shutdown;

@@ -40,6 +40,8 @@ pub(crate) fn park_current(task: &Arc<Task>, deadline: Option<Instant>, reason: 
         None => None,
     };
     if task.park_state.begin_park() {
+        // It gives the worker back: a fresh budget (`budget`).
+        task.budget.set(crate::task::BUDGET);
         task.set_wait_reason(reason);
         super::chaos::pause();
         // Step 4 (steps in `task::state`).

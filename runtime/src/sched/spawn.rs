@@ -1,11 +1,11 @@
 //! Creating a coroutine: its stack, id, join slot and entry frame, queued
 //! where a worker will find it.
 
-use super::context;
-use super::Scheduler;
+use super::{context, metrics, Scheduler};
 use crate::stack::round_stack_size;
 use crate::task::{self, reserve_ids, Slot, Task};
 use std::io;
+use std::panic::Location;
 use std::sync::Arc;
 
 /// What a coroutine's entry owns, in the order it is dropped: the closure
@@ -28,6 +28,7 @@ pub(crate) unsafe fn spawn_borrowing<'a, F, T>(
     scheduler: &Arc<Scheduler>,
     name: Option<String>,
     stack_size: Option<usize>,
+    spawned_at: Option<&'static Location<'static>>,
     f: F,
 ) -> io::Result<(u64, Arc<Slot<T>>)>
 where
@@ -57,9 +58,13 @@ where
     // alive until the entry has been run or dropped (the function's
     // contract), which is all the task needs of it.
     let entry: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(entry) };
-    let task = Arc::new(Task::new(id, name, entry, stack));
+    let parent = context::with_current_task(|task| task.map_or(0, |task| task.id));
+    let task = Arc::new(Task::new(id, name, entry, stack, parent, spawned_at));
     match local {
-        Some(worker) => worker.push_fresh(task),
+        Some(worker) => {
+            metrics::bump(&worker.me().metrics.spawned);
+            worker.push_fresh(task)
+        }
         None => scheduler.injector.push(task),
     }
     scheduler.notify_work();

@@ -37,10 +37,10 @@
 //! - Every started, unfinished coroutine of this worker is in `registry`, so a
 //!   shutdown can unwind each one on this thread.
 
-use super::context;
 use super::handle::WorkerHandle;
 use super::timer::TimerHeap;
 use super::Scheduler;
+use super::{clock, context, metrics};
 use crate::stack::overflow::{self, RunningCoroutine};
 use crate::stack::StackCache;
 use crate::task::{abort_with, reserve_ids, Body, Schedule, Suspend, Task};
@@ -170,7 +170,7 @@ impl WorkerLocal {
         }
         self.runnext_streak.set(0);
         let from_ready = || self.ready.borrow_mut().pop_front();
-        let from_fresh = || self.fresh.pop();
+        let from_fresh = || self.fresh.pop().or_else(|| steal_batch(&self.me().placed, &self.fresh));
         let local = if tick.is_multiple_of(2) {
             from_ready().or_else(from_fresh)
         } else {
@@ -201,9 +201,18 @@ impl WorkerLocal {
             if victim == self.index {
                 continue;
             }
+            // Its placed queue first: fresh coroutines handed to it, which
+            // it may be too busy (or stuck) to start.
+            if let Some(task) = steal_batch(&workers[victim].placed, &self.fresh) {
+                metrics::bump(&self.me().metrics.steals);
+                return Some(task);
+            }
             loop {
                 match workers[victim].stealer.steal_batch_and_pop(&self.fresh) {
-                    Steal::Success(task) => return Some(task),
+                    Steal::Success(task) => {
+                        metrics::bump(&self.me().metrics.steals);
+                        return Some(task);
+                    }
                     Steal::Empty => break,
                     Steal::Retry => continue,
                 }
@@ -275,7 +284,7 @@ impl WorkerLocal {
     fn work_visible(&self) -> bool {
         self.me().has_inbox()
             || !self.scheduler.injector.is_empty()
-            || self.scheduler.workers.iter().any(|w| !w.stealer.is_empty())
+            || self.scheduler.workers.iter().any(|w| !w.stealer.is_empty() || !w.placed.is_empty())
             || !self.fresh.is_empty()
             || !self.ready.borrow().is_empty()
             || self.runnext.borrow().is_some()
@@ -284,7 +293,16 @@ impl WorkerLocal {
     /// Collects socket readiness without blocking; woken coroutines land in
     /// this worker's queues (or their owners' inboxes).
     fn poll_io(&self) -> usize {
-        self.me().driver.poll_now(&mut self.events.borrow_mut())
+        let events = self.me().driver.poll_now(&mut self.events.borrow_mut());
+        self.count_poll(events);
+        events
+    }
+
+    /// Counts one poller wait and the events it delivered.
+    pub(super) fn count_poll(&self, events: usize) {
+        let counters = &self.me().metrics;
+        metrics::bump(&counters.poll_waits);
+        metrics::add(&counters.poll_events, events as u64);
     }
 
     fn fire_timers(&self) -> usize {
@@ -322,12 +340,23 @@ impl WorkerLocal {
         // other access to the body.
         let body = unsafe { task.body_mut() };
         if matches!(body, Body::Fresh { .. }) {
-            if let Some(target) = self.less_loaded_worker() {
-                // Still fresh, so it may move: see `less_loaded_worker`.
-                target.push_inbox(task);
-                return;
+            if !task.placed.get() {
+                if let Some(target) = self.less_loaded_worker() {
+                    // Still fresh, so it may move: see `less_loaded_worker`.
+                    // Placed once only: whoever takes it next starts it.
+                    task.placed.set(true);
+                    metrics::bump(&self.me().metrics.placements);
+                    target.place(task);
+                    // Shared work now: a sleeping worker may take it if the
+                    // target does not get to it first.
+                    self.scheduler.notify_work();
+                    return;
+                }
             }
             self.start(&task, body);
+        }
+        if task.counted_parked.replace(false) {
+            metrics::add_signed(&self.me().metrics.parked, -1);
         }
         let Body::Started(coro) = body else {
             return; // dropped at shutdown while queued
@@ -341,12 +370,16 @@ impl WorkerLocal {
         match result {
             CoroutineResult::Yield(Suspend::Park) => {
                 super::chaos::pause();
-                if !task.park_state.commit_park() {
+                if task.park_state.commit_park() {
+                    task.counted_parked.set(true);
+                    metrics::bump(&self.me().metrics.parked);
+                } else {
                     self.ready.borrow_mut().push_back(task);
                 }
             }
             CoroutineResult::Yield(Suspend::Yield) => self.ready.borrow_mut().push_back(task),
             CoroutineResult::Return(()) => {
+                metrics::bump(&self.me().metrics.finished);
                 let Body::Started(coro) = std::mem::replace(body, Body::Gone) else { unreachable!() };
                 self.stacks.borrow_mut().put(&self.scheduler.stack_pool, coro.into_stack());
                 self.unregister(&task);
@@ -368,9 +401,18 @@ impl WorkerLocal {
             name_len: name.len(),
         });
         context::set_current(Arc::as_ptr(task));
+        // What this worker runs, for the stall monitor, placement and dumps:
+        // plain stores (only this thread writes them).
+        let me = self.me();
+        me.running.store(task.id, Ordering::Relaxed);
+        me.running_since.store(clock::coarse_now_ms(), Ordering::Relaxed);
+        metrics::bump(&me.metrics.resumes);
     }
 
     pub(super) fn leave(&self) {
+        let me = self.me();
+        me.running_since.store(0, Ordering::Relaxed);
+        me.running.store(0, Ordering::Relaxed);
         context::set_current(std::ptr::null());
         overflow::leave();
     }
@@ -395,6 +437,10 @@ impl WorkerLocal {
         let mut other = self.random() as usize % (workers.len() - 1);
         if other >= self.index {
             other += 1;
+        }
+        if workers[other].is_stuck(clock::coarse_now_ms()) {
+            // Stuck in one coroutine: whatever it is handed waits.
+            return None;
         }
         let theirs = workers[other].live.load(Ordering::Relaxed);
         // Relative slack too: under a mass spawn both workers grow together,
@@ -421,6 +467,7 @@ impl WorkerLocal {
         task.registry_index.set(registry.len());
         registry.push(task.clone());
         self.me().live.store(registry.len(), Ordering::Relaxed);
+        metrics::bump(&self.me().metrics.started);
     }
 
     fn unregister(&self, task: &Arc<Task>) {
@@ -435,10 +482,24 @@ impl WorkerLocal {
     }
 }
 
+/// Takes a batch of fresh coroutines from `from` into `into` and returns one.
+fn steal_batch(from: &crossbeam_deque::Injector<Arc<Task>>, into: &Worker<Arc<Task>>) -> Option<Arc<Task>> {
+    loop {
+        match from.steal_batch_and_pop(into) {
+            Steal::Success(task) => return Some(task),
+            Steal::Empty => return None,
+            Steal::Retry => continue,
+        }
+    }
+}
+
 /// The worker thread's main function.
 pub(crate) fn run_worker(scheduler: Arc<Scheduler>, index: usize, fresh: Worker<Arc<Task>>) {
     let _signal_stack = overflow::ensure_signal_stack();
     let local = Box::new(WorkerLocal::new(index, scheduler.clone(), fresh));
+    // SAFETY: pthread_self has no preconditions.
+    let thread = unsafe { libc::pthread_self() };
+    local.me().thread.store(thread as u64, Ordering::Relaxed);
     context::set_worker(&*local);
     let mut searching = false;
     loop {
@@ -485,7 +546,8 @@ pub(crate) fn run_worker(scheduler: Arc<Scheduler>, index: usize, fresh: Worker<
         if !local.work_visible() && !scheduler.is_shutting_down() {
             let deadline = local.timers.borrow().next_deadline();
             let slept_at = Instant::now();
-            local.me().driver.sleep(&mut local.events.borrow_mut(), deadline);
+            let events = local.me().driver.sleep(&mut local.events.borrow_mut(), deadline);
+            local.count_poll(events);
             local.learn_from_sleep(slept_at);
         }
         if !scheduler.idle.leave_sleep(index) {

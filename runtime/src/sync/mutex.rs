@@ -299,6 +299,7 @@ impl<T: ?Sized> Mutex<T> {
     /// Locks the mutex, parking the calling coroutine while it is held.
     pub fn lock(&self) -> MutexGuard<'_, T> {
         self.raw.lock();
+        crate::sched::budget::spend();
         MutexGuard { mutex: self, _marker: PhantomData }
     }
 

@@ -135,6 +135,7 @@ impl<T: ?Sized> RwLock<T> {
         if !self.try_read_fast() {
             self.acquire_slow(Kind::Read);
         }
+        crate::sched::budget::spend();
         RwLockReadGuard { lock: self, _marker: PhantomData }
     }
 
@@ -143,6 +144,7 @@ impl<T: ?Sized> RwLock<T> {
         if !self.try_write_fast() {
             self.acquire_slow(Kind::Write);
         }
+        crate::sched::budget::spend();
         RwLockWriteGuard { lock: self, _marker: PhantomData }
     }
 

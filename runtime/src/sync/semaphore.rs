@@ -97,6 +97,7 @@ impl Semaphore {
                 w.wait_or(|| self.withdraw(&w));
             }
         }
+        crate::sched::budget::spend();
         SemaphorePermit { sem: self }
     }
 

@@ -35,7 +35,8 @@ pub use self::wait::{IoDirection, SyncKind, WaitObject};
 use crate::stack::Stack;
 use corio_netpoll::{ArcWake, Wake};
 use corosensei::{Coroutine, Yielder};
-use std::cell::{Cell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -118,17 +119,38 @@ pub(crate) struct Task {
     /// coroutine when it starts (owner only). Kept outside `body` because the
     /// worker holds `&mut` to the body while the coroutine runs.
     pub(crate) yielder: Cell<*const CoroYielder>,
-    /// Operations left before an I/O-bound coroutine yields (owner only).
-    pub(crate) io_budget: Cell<u32>,
+    /// Operations left before a coroutine whose operations never park
+    /// yields (owner only; see `sched::budget`).
+    pub(crate) budget: Cell<u32>,
+    /// Handed to another worker by placement once already (the queue
+    /// holder only, while fresh): never placed again.
+    pub(crate) placed: Cell<bool>,
+    /// Counted in its owner's `parked` metric (owner only).
+    pub(crate) counted_parked: Cell<bool>,
+    /// The coroutine that spawned it (0: a plain thread).
+    pub(crate) parent: u64,
+    /// Where it was spawned (`#[track_caller]`), if known.
+    pub(crate) spawned_at: Option<&'static Location<'static>>,
+    /// What it waits on while parked (owner only; for dumps).
+    pub(crate) wait_object: Cell<WaitObject>,
+    /// Coarse ms when it last parked (owner only; for dumps).
+    pub(crate) parked_since: Cell<u64>,
+    /// Set by its worker to have the next resume record the coroutine's
+    /// stack into `dump_stack` and suspend again at once (owner only).
+    pub(crate) dump_requested: Cell<bool>,
+    /// The instruction pointers recorded by that resume (owner only).
+    pub(crate) dump_stack: RefCell<Vec<usize>>,
     /// This coroutine's netpoll waker, made on its first blocking I/O and
     /// reused (it holds a `Weak` to the task, so no cycle).
     io_waker: OnceLock<ArcWake>,
     body: UnsafeCell<Body>,
 }
 
-// SAFETY: the non-thread-safe parts (`body`, `registry_index` and `yielder`)
-// are accessed only by the thread entitled to by the module invariants: the
-// queue holder while fresh, the owner worker once started. A fresh task holds
+// SAFETY: the non-thread-safe parts (`body`, `registry_index`, `yielder`,
+// `budget`, `placed`, `counted_parked`, `wait_object`, `parked_since`,
+// `dump_requested`, `dump_stack`) are accessed only by the thread entitled to
+// by the module invariants: the queue holder while fresh, the owner worker
+// (and the coroutine it runs) once started. A fresh task holds
 // a `Send` closure and an unused stack; the `!Send` coroutine exists only once
 // started, and a started task never moves. Everything else is atomic or
 // immutable.
@@ -137,7 +159,14 @@ unsafe impl Send for Task {}
 unsafe impl Sync for Task {}
 
 impl Task {
-    pub(crate) fn new(id: u64, name: Option<String>, entry: Box<dyn FnOnce() + Send>, stack: Stack) -> Task {
+    pub(crate) fn new(
+        id: u64,
+        name: Option<String>,
+        entry: Box<dyn FnOnce() + Send>,
+        stack: Stack,
+        parent: u64,
+        spawned_at: Option<&'static Location<'static>>,
+    ) -> Task {
         Task {
             id,
             name,
@@ -149,7 +178,15 @@ impl Task {
             wait_reason: AtomicU8::new(WaitReason::None as u8),
             registry_index: Cell::new(usize::MAX),
             yielder: Cell::new(std::ptr::null()),
-            io_budget: Cell::new(IO_BUDGET),
+            budget: Cell::new(BUDGET),
+            placed: Cell::new(false),
+            counted_parked: Cell::new(false),
+            parent,
+            spawned_at,
+            wait_object: Cell::new(WaitObject::None),
+            parked_since: Cell::new(0),
+            dump_requested: Cell::new(false),
+            dump_stack: RefCell::new(Vec::new()),
             io_waker: OnceLock::new(),
             body: UnsafeCell::new(Body::Fresh { entry, stack }),
         }
@@ -232,10 +269,11 @@ impl Drop for Task {
     }
 }
 
-/// I/O operations a coroutine may complete in a row before it yields, so a
-/// connection whose peer is always ready cannot starve its worker's other
-/// coroutines (tokio's coop budget is also 128).
-pub(crate) const IO_BUDGET: u32 = 128;
+/// Operations that could have parked (socket I/O, channel operations, locks,
+/// joins) a coroutine may complete in a row without parking before it
+/// yields, so a coroutine whose operations are always ready cannot starve its
+/// worker's other coroutines (tokio's coop budget is also 128).
+pub(crate) const BUDGET: u32 = 128;
 
 /// Wakes a coroutine from netpoll's dispatch (any thread).
 struct TaskWaker(Weak<Task>);
@@ -251,5 +289,5 @@ impl Wake for TaskWaker {
 /// A task that is never run, for unit tests of queue structures.
 #[cfg(test)]
 pub(crate) fn test_task() -> Arc<Task> {
-    Arc::new(Task::new(reserve_ids(1), None, Box::new(|| {}), crate::stack::test_stack()))
+    Arc::new(Task::new(reserve_ids(1), None, Box::new(|| {}), crate::stack::test_stack(), 0, None))
 }
