@@ -1,6 +1,7 @@
 //! Seeing a stuck runtime: the coroutine dump, the stall report, metrics.
 //! (Being built: see the modules.)
 
+mod format;
 mod info;
 
 pub use self::info::{
