@@ -36,6 +36,7 @@ pub fn sleep_until(deadline: Instant) {
         if now >= deadline {
             return;
         }
+        crate::sched::park::set_wait_object(crate::task::WaitObject::Sleep { until: deadline });
         coroutine::park_until(deadline, WaitReason::Sleep);
     }
 }

@@ -403,6 +403,10 @@ fn run_inner(cases: &mut [&mut dyn SelectCase], mode: Mode) -> Option<usize> {
 
     let outcome = {
         let _withdraw = Withdraw { cases: &mut *cases, order: &order, ctx: &ctx };
+        crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
+            kind: crate::task::SyncKind::Select,
+            addr: 0,
+        });
         ctx.wait(deadline.flatten())
     };
     match outcome {

@@ -237,7 +237,7 @@ impl<T> Chan<T> {
 
     /// Address used to order (and deduplicate) channel locks in `select!`.
     pub(crate) fn addr(&self) -> usize {
-        self as *const Self as usize
+        (self as *const Self).cast::<()>() as usize
     }
 
     /// Locks the channel without a guard (for `select!`, which holds several
@@ -299,6 +299,10 @@ impl<T> Chan<T> {
         g.register_send(&ctx, 0, &packet);
         drop(g);
         let withdraw = Withdraw { chan: self, ctx: &ctx };
+        crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
+            kind: crate::task::SyncKind::ChanSend,
+            addr: (self as *const Self).cast::<()>() as usize,
+        });
         let outcome = ctx.wait(deadline);
         // Withdraw (and synchronise with the peer's transfer) before reading.
         drop(withdraw);
@@ -338,6 +342,10 @@ impl<T> Chan<T> {
         g.register_recv(&ctx, 0, &packet);
         drop(g);
         let withdraw = Withdraw { chan: self, ctx: &ctx };
+        crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
+            kind: crate::task::SyncKind::ChanReceive,
+            addr: (self as *const Self).cast::<()>() as usize,
+        });
         let outcome = ctx.wait(deadline);
         drop(withdraw);
         let got = packet.lock().take();

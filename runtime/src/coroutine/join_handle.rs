@@ -56,6 +56,7 @@ impl<T> JoinHandle<T> {
                 }
                 state.waiter = Some(coroutine::current().into_unparker());
             }
+            crate::sched::park::set_wait_object(crate::task::WaitObject::Join { id: self.id.as_u64().get() });
             park_for(WaitReason::Join);
         }
     }
@@ -81,6 +82,9 @@ impl<T> JoinHandle<T> {
             if cancelled {
                 std::thread::park();
             } else {
+                crate::sched::park::set_wait_object(crate::task::WaitObject::Join {
+                    id: self.id.as_u64().get(),
+                });
                 park_for(WaitReason::Join);
             }
         }

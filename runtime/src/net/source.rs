@@ -69,7 +69,8 @@ use crate::cancel::cancelled_error;
 use crate::coroutine;
 use crate::sched::budget::spend as spend_budget;
 use crate::sched::context;
-use crate::task::{Task, WaitReason};
+use crate::sched::park::set_wait_object;
+use crate::task::{IoDirection, Task, WaitObject, WaitReason};
 use corio_netpoll::{ArcWake, Direction, Readiness, Registration};
 use parking_lot::Mutex;
 use std::io;
@@ -336,6 +337,12 @@ impl<T: AsFd> IoSource<T> {
                     // An unwind out of the park (shutdown) must not leave the
                     // waker armed: the slot takes one waiter per direction.
                     let armed = Armed { registration, dir, waker: &waker };
+                    let direction = match dir {
+                        Direction::Read => IoDirection::Read,
+                        Direction::Write => IoDirection::Write,
+                    };
+                    // The peer is looked up when a dump asks (no syscall here).
+                    set_wait_object(WaitObject::Socket { fd: self.fd(), direction, peer: None });
                     match deadline {
                         Some(deadline) => coroutine::park_until(deadline, WaitReason::Io),
                         None => coroutine::park_for(WaitReason::Io),

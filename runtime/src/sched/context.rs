@@ -101,4 +101,14 @@ pub(crate) fn suspend_current(why: Suspend) {
     // SAFETY: the yielder lives on the coroutine's own stack for the
     // coroutine's whole life, and we are running on that stack right now.
     unsafe { (*yielder).suspend(why) };
+    // A resume may be the worker asking for this coroutine's stack (a dump):
+    // record it and suspend again at once, the same way, without returning
+    // to the code that suspended (see `sched::dump`).
+    // SAFETY: as above; the task outlives its run.
+    while unsafe { (*ptr).dump_requested.replace(false) } {
+        // SAFETY: as above.
+        super::dump::record_stack(unsafe { &*ptr });
+        // SAFETY: as above.
+        unsafe { (*yielder).suspend(why) };
+    }
 }

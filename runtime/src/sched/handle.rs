@@ -20,6 +20,7 @@
 
 use super::context;
 use super::driver::IoDriver;
+use super::dump::DumpRequest;
 use super::metrics::WorkerCounters;
 use crate::task::{Schedule, Task};
 use crossbeam_deque::{Injector, Stealer};
@@ -58,6 +59,9 @@ pub(crate) struct WorkerHandle {
     pub(crate) thread: AtomicU64,
     /// Counters for `Runtime::metrics`.
     pub(crate) metrics: WorkerCounters,
+    /// A dump waiting for this worker's answer (`dump`), and its flag.
+    pub(crate) dump_request: Mutex<Option<Arc<DumpRequest>>>,
+    pub(crate) dump_pending: AtomicBool,
 }
 
 impl WorkerHandle {
@@ -76,6 +80,8 @@ impl WorkerHandle {
             running_since: AtomicU64::new(0),
             thread: AtomicU64::new(0),
             metrics: WorkerCounters::default(),
+            dump_request: Mutex::new(None),
+            dump_pending: AtomicBool::new(false),
         })
     }
 

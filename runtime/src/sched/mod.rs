@@ -34,6 +34,7 @@ pub(crate) mod budget;
 mod chaos;
 pub(crate) mod clock;
 pub(crate) mod context;
+pub(crate) mod dump;
 mod driver;
 mod handle;
 mod idle;

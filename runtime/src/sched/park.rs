@@ -8,8 +8,8 @@
 //! `Task::unpark`, which enqueues through the task's `Schedule` (the owner's
 //! `WorkerHandle`).
 
-use super::context;
-use crate::task::{Suspend, Task, WaitReason};
+use super::{clock, context, metrics};
+use crate::task::{Suspend, Task, WaitObject, WaitReason};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -35,6 +35,7 @@ pub(crate) fn park_current(task: &Arc<Task>, deadline: Option<Instant>, reason: 
             if deadline <= Instant::now() {
                 return;
             }
+            metrics::bump(&worker.me().metrics.timers_armed);
             Some(worker.timers.borrow_mut().insert(deadline, task.clone()))
         }
         None => None,
@@ -42,11 +43,13 @@ pub(crate) fn park_current(task: &Arc<Task>, deadline: Option<Instant>, reason: 
     if task.park_state.begin_park() {
         // It gives the worker back: a fresh budget (`budget`).
         task.budget.set(crate::task::BUDGET);
+        task.parked_since.set(clock::coarse_now_ms());
         task.set_wait_reason(reason);
         super::chaos::pause();
         // Step 4 (steps in `task::state`).
         context::suspend_current(Suspend::Park);
         task.set_wait_reason(WaitReason::None);
+        task.wait_object.set(WaitObject::None);
     }
     if let Some(key) = timer {
         worker.timers.borrow_mut().cancel(key);
@@ -76,4 +79,14 @@ pub(crate) fn park_until(deadline: Instant, reason: WaitReason) {
             }
         }
     }
+}
+
+/// Records what the calling coroutine is about to wait on, for dumps (a
+/// plain store; cleared when its park returns). Nothing on a plain thread.
+pub(crate) fn set_wait_object(object: WaitObject) {
+    context::with_current_task(|task| {
+        if let Some(task) = task {
+            task.wait_object.set(object);
+        }
+    });
 }

@@ -149,6 +149,7 @@ impl WorkerLocal {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         self.me().drain_inbox(&mut self.ready.borrow_mut());
+        self.answer_dump_request();
         if tick.is_multiple_of(TIMER_CHECK_INTERVAL) {
             self.fire_timers();
         }

@@ -102,6 +102,10 @@ impl Barrier {
             st.waiters.push(Arc::clone(&w));
             w
         };
+        crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
+            kind: crate::task::SyncKind::Barrier,
+            addr: (self as *const Self).cast::<()>() as usize,
+        });
         w.wait_or(|| self.withdraw(&w));
         BarrierWaitResult(false)
     }

@@ -96,6 +96,10 @@ impl Condvar {
         // before `guard` can be used again (we hold `&mut` to it), also if
         // the park unwinds.
         unsafe { raw.unlock() };
+        crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
+            kind: crate::task::SyncKind::Condvar,
+            addr: (self as *const Self).cast::<()>() as usize,
+        });
         w.wait_or(|| self.unwind(&w, raw));
         raw.lock();
     }
@@ -114,6 +118,10 @@ impl Condvar {
         let raw = MutexGuard::mutex(guard).raw();
         // SAFETY: as in `wait`.
         unsafe { raw.unlock() };
+        crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
+            kind: crate::task::SyncKind::Condvar,
+            addr: (self as *const Self).cast::<()>() as usize,
+        });
         let timed_out = match w.wait_until_or(deadline, || self.unwind(&w, raw)) {
             Some(_) => false,
             None => {

@@ -179,6 +179,10 @@ impl RawMutex {
                 }
                 w
             };
+            crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
+                kind: crate::task::SyncKind::Mutex,
+                addr: (self as *const Self).cast::<()>() as usize,
+            });
             match waiter.wait_or(|| self.withdraw(&waiter)) {
                 HANDED => return,
                 _woken => at_front = true,

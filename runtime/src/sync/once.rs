@@ -197,6 +197,10 @@ impl<T> OnceLock<T> {
                     };
                     // Unwound while queued: leave the queue (the wake-up is
                     // broadcast, so there is nothing to pass on).
+                    crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
+                        kind: crate::task::SyncKind::OnceLock,
+                        addr: (self as *const Self).cast::<()>() as usize,
+                    });
                     w.wait_or(|| self.waiters.lock().queue.retain(|x| !x.is(&w)));
                 }
             }

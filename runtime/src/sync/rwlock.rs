@@ -208,6 +208,14 @@ impl<T: ?Sized> RwLock<T> {
             w
         };
         // Granted: the granter already registered us as an owner.
+        let sync_kind = match kind {
+            Kind::Read => crate::task::SyncKind::RwLockRead,
+            Kind::Write => crate::task::SyncKind::RwLockWrite,
+        };
+        crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
+            kind: sync_kind,
+            addr: (self as *const Self).cast::<()>() as usize,
+        });
         waiter.wait_or(|| self.withdraw(&waiter, kind));
     }
 

@@ -94,6 +94,10 @@ impl Semaphore {
                 // A destructor run by the shutdown unwind: it cannot park.
                 wait_while_cancelling("Semaphore permit", || self.try_fast());
             } else if let Some(w) = self.enqueue() {
+                crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
+                    kind: crate::task::SyncKind::Semaphore,
+                    addr: (self as *const Self).cast::<()>() as usize,
+                });
                 w.wait_or(|| self.withdraw(&w));
             }
         }
@@ -122,6 +126,10 @@ impl Semaphore {
         let Some(w) = self.enqueue() else {
             return Some(SemaphorePermit { sem: self });
         };
+        crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
+            kind: crate::task::SyncKind::Semaphore,
+            addr: (self as *const Self).cast::<()>() as usize,
+        });
         if w.wait_until_or(deadline, || self.withdraw(&w)).is_some() {
             return Some(SemaphorePermit { sem: self });
         }

@@ -107,6 +107,10 @@ impl WaitGroup {
     /// count is not zero: see the module docs.
     pub fn wait(&self) {
         if let Some(w) = self.enqueue() {
+            crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
+                kind: crate::task::SyncKind::WaitGroup,
+                addr: (self as *const Self).cast::<()>() as usize,
+            });
             w.wait_or(|| self.withdraw(&w));
         }
     }
@@ -125,6 +129,10 @@ impl WaitGroup {
         let Some(w) = self.enqueue() else {
             return true;
         };
+        crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
+            kind: crate::task::SyncKind::WaitGroup,
+            addr: (self as *const Self).cast::<()>() as usize,
+        });
         if w.wait_until_or(deadline, || self.withdraw(&w)).is_some() {
             return true;
         }

@@ -1,0 +1,206 @@
+//! Taking a snapshot of every coroutine, for `corio::debug::dump`.
+//!
+//! A started coroutine's state lives on its owner worker, and its stack may
+//! only be read there, so each worker answers for its own coroutines:
+//!
+//! 1. The requester ([`Scheduler::request_dump`]) gives every worker a
+//!    [`DumpRequest`] (its `dump_request` slot and `dump_pending` flag) and
+//!    wakes it; then it waits (parking if it is a coroutine, blocking if it
+//!    is a thread) until every worker answered or the deadline passed.
+//! 2. A worker sees the flag at its next tick (one relaxed load per tick; a
+//!    worker stuck in a coroutine never does: it is reported unanswered) and
+//!    snapshots each coroutine it owns: id, name, state, wait reason and
+//!    object, since when it waits, parent, spawn location, and the stack.
+//! 3. The stack of a suspended coroutine is read on its own stack: the
+//!    worker sets the task's `dump_requested` and resumes it; the resume
+//!    lands in `context::suspend_current`, which sees the flag, records the
+//!    instruction pointers ([`record_stack`]) and suspends again at once,
+//!    the same way it had suspended. No user code runs, the park state is
+//!    not touched (a wake-up that arrived meanwhile stays queued and is
+//!    served normally later), and the coroutine never leaves its thread.
+//! 4. The last worker to answer wakes the requester.
+//!
+//! Nothing is paid while no dump is taken but the per-tick flag load.
+
+use super::context;
+use super::Scheduler;
+use crate::task::{Task, Unparker, WaitObject, WaitReason};
+use parking_lot::{Condvar, Mutex};
+use std::panic::Location;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Frames recorded per coroutine at most.
+const MAX_FRAMES: usize = 64;
+
+/// The state of a coroutine in a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SnapState {
+    /// Running on its worker (only the requester itself, when a coroutine).
+    Running,
+    /// Started, ready to run.
+    Runnable,
+    /// Suspended in a park.
+    Parked,
+}
+
+/// One coroutine as its worker saw it.
+pub(crate) struct TaskSnapshot {
+    pub(crate) id: u64,
+    pub(crate) name: Option<String>,
+    pub(crate) state: SnapState,
+    pub(crate) reason: WaitReason,
+    pub(crate) object: WaitObject,
+    /// Coarse ms when it parked (0: not parked).
+    pub(crate) parked_since: u64,
+    pub(crate) parent: u64,
+    pub(crate) spawned_at: Option<&'static Location<'static>>,
+    /// Instruction pointers of its stack, innermost first (unsymbolised).
+    pub(crate) ips: Vec<usize>,
+}
+
+/// One worker's answer.
+pub(crate) struct WorkerSnapshot {
+    pub(crate) index: usize,
+    pub(crate) tasks: Vec<TaskSnapshot>,
+    /// Fresh coroutines in its queues.
+    pub(crate) not_started: usize,
+}
+
+/// A dump in progress: answers gathered from the workers.
+pub(crate) struct DumpRequest {
+    answers: Mutex<Answers>,
+    done: Condvar,
+}
+
+struct Answers {
+    missing: usize,
+    workers: Vec<WorkerSnapshot>,
+    /// The requester, if it is a coroutine (woken by the last answer).
+    requester: Option<Unparker>,
+}
+
+impl DumpRequest {
+    fn answer(&self, snapshot: WorkerSnapshot) {
+        let requester = {
+            let mut answers = self.answers.lock();
+            answers.workers.push(snapshot);
+            answers.missing -= 1;
+            if answers.missing > 0 {
+                return;
+            }
+            answers.requester.clone()
+        };
+        self.done.notify_all();
+        if let Some(requester) = requester {
+            requester.unpark();
+        }
+    }
+}
+
+impl Scheduler {
+    /// Asks every worker for a snapshot and waits for the answers until
+    /// `deadline`. Returns the answers (workers that did not answer in time,
+    /// being stuck in one coroutine, are missing from it).
+    pub(crate) fn request_dump(&self, deadline: Instant) -> Vec<WorkerSnapshot> {
+        let current = context::current_task();
+        let requester = current.clone().map(Unparker::Task);
+        let request = Arc::new(DumpRequest {
+            answers: Mutex::new(Answers { missing: self.workers.len(), workers: Vec::new(), requester }),
+            done: Condvar::new(),
+        });
+        for worker in self.workers.iter() {
+            *worker.dump_request.lock() = Some(request.clone());
+            worker.dump_pending.store(true, Ordering::Release);
+            worker.driver.wake();
+        }
+        loop {
+            {
+                let mut answers = request.answers.lock();
+                if answers.missing == 0 || Instant::now() >= deadline {
+                    let mut workers = std::mem::take(&mut answers.workers);
+                    workers.sort_by_key(|w| w.index);
+                    return workers;
+                }
+                if current.is_none() {
+                    request.done.wait_until(&mut answers, deadline);
+                    continue;
+                }
+            }
+            // A coroutine: park, so that its own worker can answer too.
+            super::park::park_until(deadline, WaitReason::Park);
+        }
+    }
+}
+
+impl super::worker::WorkerLocal {
+    /// Step 2: answers a pending dump request, if any (called every tick).
+    pub(super) fn answer_dump_request(&self) {
+        let me = self.me();
+        if !me.dump_pending.swap(false, Ordering::Acquire) {
+            return;
+        }
+        let Some(request) = me.dump_request.lock().take() else { return };
+        let registry: Vec<Arc<Task>> = self.registry.borrow().clone();
+        let tasks = registry.iter().map(|task| self.snapshot(task)).collect();
+        let not_started = self.fresh.len() + me.placed.len();
+        request.answer(WorkerSnapshot { index: self.index, tasks, not_started });
+    }
+
+    fn snapshot(&self, task: &Arc<Task>) -> TaskSnapshot {
+        let parked = task.counted_parked.get();
+        let ips = if task.is_cancelling() { Vec::new() } else { self.capture_stack(task) };
+        let mut object = task.wait_object.get();
+        if let WaitObject::Socket { fd, peer: peer @ None, .. } = &mut object {
+            *peer = peer_of(*fd);
+        }
+        TaskSnapshot {
+            id: task.id,
+            name: task.name.clone(),
+            state: if parked { SnapState::Parked } else { SnapState::Runnable },
+            reason: task.wait_reason(),
+            object,
+            parked_since: if parked { task.parked_since.get() } else { 0 },
+            parent: task.parent,
+            spawned_at: task.spawned_at,
+            ips,
+        }
+    }
+
+    /// Step 3: resumes `task` (suspended, owned by this worker) in "record
+    /// your stack" mode.
+    fn capture_stack(&self, task: &Arc<Task>) -> Vec<usize> {
+        // SAFETY: we are the owner and no coroutine runs on this thread right
+        // now (the worker loop calls us between two runs).
+        let body = unsafe { task.body_mut() };
+        let crate::task::Body::Started(coro) = body else { return Vec::new() };
+        task.dump_requested.set(true);
+        self.enter(task);
+        let resumed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| coro.resume(())));
+        self.leave();
+        task.dump_requested.set(false);
+        match resumed {
+            Ok(corosensei::CoroutineResult::Yield(_)) => std::mem::take(&mut *task.dump_stack.borrow_mut()),
+            _ => crate::task::abort_with("a coroutine resumed for a dump did not suspend again"),
+        }
+    }
+}
+
+/// Step 3, on the coroutine's own stack: records its instruction pointers.
+pub(crate) fn record_stack(task: &Task) {
+    let mut ips = Vec::with_capacity(MAX_FRAMES);
+    backtrace::trace(|frame| {
+        ips.push(frame.ip() as usize);
+        ips.len() < MAX_FRAMES
+    });
+    *task.dump_stack.borrow_mut() = ips;
+}
+
+/// The connected peer of socket `fd`, if any (`getpeername`).
+fn peer_of(fd: i32) -> Option<std::net::SocketAddr> {
+    // SAFETY: the fd belongs to a socket a parked coroutine of this worker
+    // waits on, so it stays open while we look (the coroutine cannot run).
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    socket2::SockRef::from(&fd).peer_addr().ok()?.as_socket()
+}
