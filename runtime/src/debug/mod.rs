@@ -2,6 +2,11 @@
 //! (Being built: see the modules.)
 
 mod info;
+// Used by the stall detector and the coroutine dump (being built).
+#[allow(dead_code)]
+mod sample;
+#[allow(dead_code)]
+mod symbolize;
 
 pub use self::info::{
     CoroutineInfo, CoroutineState, Dump, Frame, IoDirection, SpawnLocation, SyncKind, WaitObject, WorkerInfo,
