@@ -56,8 +56,10 @@
 //! `epoll_wait` report `EINTR` whatever the flags; std's sleep and corio's
 //! poller retry). No `SA_ONSTACK`: the unwinder walks the interrupted stack
 //! from the signal frame on either stack, and the interrupted stack (a 64 KiB
-//! coroutine stack by default, or a thread's stack) has more room for the
-//! unwinder than std's 8 KiB alternate stack.
+//! coroutine stack by default, 16 KiB at least, or a thread's stack) has more
+//! room than std's 8 KiB alternate stack for the kernel's signal frame (1-3
+//! KiB), the handler and libgcc's frame state (measured: about 1.1 KiB from
+//! the handler's entry to the trace callback in a debug build).
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
