@@ -27,7 +27,7 @@ fn hundred_thousand_coroutines_sleep_a_random_few_ms_and_sum() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
     });
-    assert_eq!(total, (0..count).sum());
+    assert_eq!(total, (0..count).sum::<u64>());
 }
 
 #[test]

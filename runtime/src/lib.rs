@@ -65,7 +65,7 @@ pub mod time;
 
 pub use cancel::is_cancelled_error;
 pub use coroutine::{spawn, yield_now, JoinHandle};
-pub use runtime::{run, Runtime, RuntimeBuilder, DEFAULT_STACK_SIZE};
+pub use runtime::{run, Runtime, RuntimeBuilder, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD};
 pub use task::{is_cancelled, WaitReason, CANCELLED};
 
 /// About how many coroutines can be alive at once before stack allocation

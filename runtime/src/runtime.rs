@@ -20,6 +20,8 @@
 //! their destructors run, as a Go program ends when `main` returns.
 
 use crate::coroutine::{self, JoinHandle};
+use crate::debug::monitor::{self, Monitor};
+use crate::debug::{self, Dump, Metrics};
 use crate::sched::{self, context, Scheduler, WorkerHandle};
 use crate::stack::{overflow, round_stack_size};
 use crate::task::Task;
@@ -28,9 +30,13 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 /// Default usable stack size of a coroutine.
 pub const DEFAULT_STACK_SIZE: usize = 64 << 10;
+
+/// Default threshold of the stall report.
+pub const DEFAULT_STALL_THRESHOLD: Duration = Duration::from_millis(100);
 
 /// Configures and builds a [`Runtime`].
 #[derive(Debug, Clone)]
@@ -38,11 +44,19 @@ pub struct RuntimeBuilder {
     workers: Option<usize>,
     stack_size: usize,
     thread_name: String,
+    stall_threshold: Option<Option<Duration>>,
+    dump_signals: Vec<libc::c_int>,
 }
 
 impl RuntimeBuilder {
     fn new() -> RuntimeBuilder {
-        RuntimeBuilder { workers: None, stack_size: DEFAULT_STACK_SIZE, thread_name: "corio-worker".into() }
+        RuntimeBuilder {
+            workers: None,
+            stack_size: DEFAULT_STACK_SIZE,
+            thread_name: "corio-worker".into(),
+            stall_threshold: None,
+            dump_signals: Vec::new(),
+        }
     }
 
     /// Number of worker threads (default: the available parallelism).
@@ -66,6 +80,25 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Report a worker that runs one coroutine for longer than `threshold`
+    /// without yielding (the stall report, docs/observability.md); `None`
+    /// turns the monitor off. Default: 100 ms, or `CORIO_STALL_MS` from the
+    /// environment (0 turns it off). Set here, it wins over the environment.
+    pub fn stall_threshold(mut self, threshold: Option<Duration>) -> RuntimeBuilder {
+        self.stall_threshold = Some(threshold);
+        self
+    }
+
+    /// Print a coroutine dump on stderr when the process receives `signal`
+    /// (e.g. `libc::SIGQUIT`), and keep running (Java's `jcmd Thread.print`;
+    /// Go exits after its SIGQUIT dump, but a dump is a diagnosis here, not a
+    /// crash report). May be called for several signals. Default: none, or
+    /// `CORIO_DUMP_SIGNAL=SIGQUIT|SIGUSR1|SIGUSR2` from the environment.
+    pub fn dump_on_signal(mut self, signal: libc::c_int) -> RuntimeBuilder {
+        self.dump_signals.push(signal);
+        self
+    }
+
     /// Starts the worker threads.
     pub fn build(self) -> io::Result<Runtime> {
         overflow::install_handler();
@@ -77,7 +110,9 @@ impl RuntimeBuilder {
             .map(|(i, w)| WorkerHandle::new(i, w.stealer()).map(Arc::new))
             .collect::<io::Result<_>>()?;
         let scheduler = Arc::new(Scheduler::new(workers, round_stack_size(self.stack_size)?));
-        let mut runtime = Runtime { scheduler: scheduler.clone(), threads: Vec::with_capacity(count) };
+        Scheduler::register(&scheduler);
+        let mut runtime =
+            Runtime { scheduler: scheduler.clone(), threads: Vec::with_capacity(count), monitor: None };
         for (index, fresh) in locals.into_iter().enumerate() {
             let scheduler = scheduler.clone();
             let thread = thread::Builder::new()
@@ -85,6 +120,13 @@ impl RuntimeBuilder {
                 .spawn(move || sched::run_worker(scheduler, index, fresh))?;
             runtime.threads.push(thread);
         }
+        let threshold = self
+            .stall_threshold
+            .or_else(monitor::stall_threshold_from_env)
+            .unwrap_or(Some(DEFAULT_STALL_THRESHOLD));
+        let mut signals = self.dump_signals.clone();
+        signals.extend(monitor::dump_signal_from_env());
+        runtime.monitor = monitor::start(&scheduler, threshold, &signals, &self.thread_name)?;
         Ok(runtime)
     }
 }
@@ -100,6 +142,7 @@ impl RuntimeBuilder {
 pub struct Runtime {
     scheduler: Arc<Scheduler>,
     threads: Vec<thread::JoinHandle<()>>,
+    monitor: Option<Monitor>,
 }
 
 impl Runtime {
@@ -116,6 +159,17 @@ impl Runtime {
     /// Number of worker threads.
     pub fn workers(&self) -> usize {
         self.scheduler.workers.len()
+    }
+
+    /// A snapshot of every coroutine of this runtime (see
+    /// [`corio::debug::dump`](crate::debug::dump)).
+    pub fn dump(&self) -> Dump {
+        debug::dump_of(&self.scheduler)
+    }
+
+    /// This runtime's counters and gauges.
+    pub fn metrics(&self) -> Metrics {
+        Metrics::of(&self.scheduler)
     }
 
     /// Runs `f` as a coroutine named "main" and blocks the calling thread
@@ -189,7 +243,10 @@ impl Drop for Runtime {
             );
             return;
         }
+        drop(self.monitor.take());
         self.scheduler.begin_shutdown();
+        // No more signals to the worker threads (sampling) once they may exit.
+        *self.scheduler.threads_alive.write() = false;
         for thread in self.threads.drain(..) {
             // A worker thread only panics on a bug in corio itself; the runtime
             // is going away either way.

@@ -37,8 +37,6 @@ const MAX_FRAMES: usize = 64;
 /// The state of a coroutine in a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SnapState {
-    /// Running on its worker (only the requester itself, when a coroutine).
-    Running,
     /// Started, ready to run.
     Runnable,
     /// Suspended in a park.

@@ -206,7 +206,7 @@ mod tests {
         let worker = WorkerHandle::new(0, crossbeam_deque::Worker::new_fifo().stealer()).unwrap();
         let fresh = |value: RecordsContext| {
             let entry = Box::new(move || drop(value));
-            Arc::new(Task::new(reserve_ids(1), None, entry, test_stack()))
+            Arc::new(Task::new(reserve_ids(1), None, entry, test_stack(), 0, None))
         };
         worker.push_inbox(fresh(RecordsContext));
         worker.close_and_clear_inbox();

@@ -8,8 +8,10 @@ use super::idle::Idle;
 use crate::stack::StackPool;
 use crate::task::Task;
 use crossbeam_deque::Injector;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -25,7 +27,17 @@ pub(crate) struct Scheduler {
     pub(crate) stack_pool: StackPool,
     pub(crate) default_stack_size: usize,
     shutdown: AtomicBool,
+    /// Names of the named coroutines started and not finished, by id: for
+    /// reports about a worker stuck in one (only named coroutines pay).
+    pub(crate) names: Mutex<HashMap<u64, String>>,
+    /// True while the worker threads may be signalled (sampling): cleared,
+    /// under the write lock, before they are joined.
+    pub(crate) threads_alive: RwLock<bool>,
 }
+
+/// The runtimes alive in this process, oldest first (for `debug::dump`
+/// from a plain thread).
+static LIVE: Mutex<Vec<Weak<Scheduler>>> = Mutex::new(Vec::new());
 
 impl Scheduler {
     pub(crate) fn new(workers: Box<[Arc<WorkerHandle>]>, default_stack_size: usize) -> Scheduler {
@@ -38,7 +50,25 @@ impl Scheduler {
             stack_pool: StackPool::new(),
             default_stack_size,
             shutdown: AtomicBool::new(false),
+            names: Mutex::new(HashMap::new()),
+            threads_alive: RwLock::new(true),
         }
+    }
+
+    /// Makes `scheduler` findable by `current_or_latest`.
+    pub(crate) fn register(scheduler: &Arc<Scheduler>) {
+        let mut live = LIVE.lock();
+        live.retain(|weak| weak.strong_count() > 0);
+        live.push(Arc::downgrade(scheduler));
+    }
+
+    /// The runtime of the calling coroutine, or else the most recently
+    /// built one still alive.
+    pub(crate) fn current_or_latest() -> Option<Arc<Scheduler>> {
+        if let Some(worker) = context::worker() {
+            return Some(worker.scheduler.clone());
+        }
+        LIVE.lock().iter().rev().find_map(Weak::upgrade)
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {

@@ -41,7 +41,11 @@ where
     };
     let local = context::worker().filter(|w| Arc::ptr_eq(&w.scheduler, scheduler));
     let (stack, id) = match local {
-        Some(worker) => (worker.stacks.borrow_mut().get(&scheduler.stack_pool, size)?, worker.next_id()),
+        Some(worker) => {
+            let stack = worker.stacks.borrow_mut().get(&scheduler.stack_pool, size)?;
+            worker.count_cached_stacks();
+            (stack, worker.next_id())
+        }
         None => {
             let mut one = Vec::with_capacity(1);
             scheduler.stack_pool.take(size, 1, &mut one)?;

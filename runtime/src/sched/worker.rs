@@ -299,6 +299,12 @@ impl WorkerLocal {
         events
     }
 
+    /// Mirrors the stack cache's size into the metrics (a plain store).
+    pub(crate) fn count_cached_stacks(&self) {
+        let cached = self.stacks.borrow().len() as u64;
+        self.me().metrics.stacks_cached.store(cached, Ordering::Relaxed);
+    }
+
     /// Counts one poller wait and the events it delivered.
     pub(super) fn count_poll(&self, events: usize) {
         let counters = &self.me().metrics;
@@ -383,6 +389,7 @@ impl WorkerLocal {
                 metrics::bump(&self.me().metrics.finished);
                 let Body::Started(coro) = std::mem::replace(body, Body::Gone) else { unreachable!() };
                 self.stacks.borrow_mut().put(&self.scheduler.stack_pool, coro.into_stack());
+                self.count_cached_stacks();
                 self.unregister(&task);
             }
         }
@@ -468,6 +475,9 @@ impl WorkerLocal {
         task.registry_index.set(registry.len());
         registry.push(task.clone());
         self.me().live.store(registry.len(), Ordering::Relaxed);
+        if let Some(name) = &task.name {
+            self.scheduler.names.lock().insert(task.id, name.clone());
+        }
         metrics::bump(&self.me().metrics.started);
     }
 
@@ -476,6 +486,9 @@ impl WorkerLocal {
         let index = task.registry_index.get();
         debug_assert!(Arc::ptr_eq(&registry[index], task));
         registry.swap_remove(index);
+        if task.name.is_some() {
+            self.scheduler.names.lock().remove(&task.id);
+        }
         if let Some(moved) = registry.get(index) {
             moved.registry_index.set(index);
         }

@@ -229,6 +229,8 @@ pub(crate) struct StackPool {
     classes: Mutex<HashMap<usize, SizeClass>>,
     chunks: Mutex<Vec<Chunk>>,
     guard_len: usize,
+    /// Stacks carved out of chunks so far (for metrics).
+    carved: std::sync::atomic::AtomicUsize,
 }
 
 impl StackPool {
@@ -237,6 +239,7 @@ impl StackPool {
             classes: Mutex::new(HashMap::new()),
             chunks: Mutex::new(Vec::new()),
             guard_len: page_size(),
+            carved: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -273,10 +276,17 @@ impl StackPool {
             }
             class.carve_at += size + self.guard_len;
             class.carve_left -= 1;
+            self.carved.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             out.push(Stack { guard_start, guard_len: self.guard_len, size });
             got += 1;
         }
         Ok(())
+    }
+
+    /// (stacks carved from mappings so far, stacks in the shared free lists).
+    pub(crate) fn stats(&self) -> (usize, usize) {
+        let free = self.classes.lock().values().map(|class| class.free.len()).sum();
+        (self.carved.load(std::sync::atomic::Ordering::Relaxed), free)
     }
 
     /// Returns stacks to the shared free list.
@@ -315,6 +325,11 @@ impl StackCache {
         }
         pool.take(size, CACHE_BATCH, &mut self.free)?;
         Ok(self.free.pop().expect("take returned Ok with a stack"))
+    }
+
+    /// Stacks in the cache right now.
+    pub(crate) fn len(&self) -> usize {
+        self.free.len()
     }
 
     pub(crate) fn put(&mut self, pool: &StackPool, stack: Stack) {

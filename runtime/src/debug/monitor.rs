@@ -1,0 +1,256 @@
+//! The monitor thread of a runtime (Go's sysmon): the stall report, and the
+//! coroutine dump on a signal.
+//!
+//! Stalls: each worker publishes the coroutine it runs and the coarse time
+//! the resume began (`WorkerHandle::running`, `running_since`: plain stores
+//! per resume). The monitor looks every `period` (a quarter of the threshold,
+//! 5 ms to 250 ms; backing off to 500 ms while every worker is idle) and, when
+//! a worker has run one coroutine for longer than the threshold, reports it
+//! once on stderr: the coroutine, its stack sampled from the stuck thread by
+//! a signal (`sample`), and how many coroutines of that worker wait behind
+//! it. When that resume ends it says so in one line, with the total time.
+//! So detection comes within `period` (or 500 ms after an idle spell) of the
+//! threshold.
+//!
+//! Dump on a signal: the handler only bumps a counter (async-signal-safe);
+//! the monitor sees the change at its next look and prints a dump of its
+//! runtime on stderr; the process keeps running (every runtime's monitor
+//! dumps its own).
+//!
+//! The thread holds a `Weak` to the scheduler and ends when the runtime is
+//! dropped (`stop`), or when the scheduler is gone.
+
+use super::collect::{dump_scheduler, sample_worker};
+use super::format::running_duration;
+use crate::sched::clock::coarse_now_ms;
+use crate::sched::Scheduler;
+use parking_lot::{Condvar, Mutex};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread;
+use std::time::Duration;
+
+/// Signals delivered to the dump handler so far (process-wide).
+static DUMP_SIGNALS: AtomicU64 = AtomicU64::new(0);
+
+/// A running monitor; dropping it stops and joins the thread.
+pub(crate) struct Monitor {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the monitor of `scheduler` if there is anything to watch: stalls
+/// longer than `threshold`, or the dump signals.
+pub(crate) fn start(
+    scheduler: &Arc<Scheduler>,
+    threshold: Option<Duration>,
+    dump_signals: &[libc::c_int],
+    name: &str,
+) -> io::Result<Option<Monitor>> {
+    if threshold.is_none() && dump_signals.is_empty() {
+        return Ok(None);
+    }
+    for &signal in dump_signals {
+        install_dump_handler(signal)?;
+    }
+    let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let state = MonitorState {
+        scheduler: Arc::downgrade(scheduler),
+        threshold,
+        stop: stop.clone(),
+        reported: vec![None; scheduler.workers.len()],
+        dumps_seen: DUMP_SIGNALS.load(Ordering::Relaxed),
+    };
+    let thread = thread::Builder::new().name(format!("{name}-monitor")).spawn(move || state.run())?;
+    Ok(Some(Monitor { stop, thread: Some(thread) }))
+}
+
+struct MonitorState {
+    scheduler: Weak<Scheduler>,
+    threshold: Option<Duration>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    /// Per worker: the (coroutine id, resume start) of a stall reported.
+    reported: Vec<Option<(u64, u64)>>,
+    dumps_seen: u64,
+}
+
+impl MonitorState {
+    fn run(mut self) {
+        let busy_period = match self.threshold {
+            Some(t) => (t / 4).clamp(Duration::from_millis(5), Duration::from_millis(250)),
+            None => Duration::from_millis(250),
+        };
+        let mut period = busy_period;
+        loop {
+            {
+                let mut stopped = self.stop.0.lock();
+                if !*stopped {
+                    self.stop.1.wait_for(&mut stopped, period);
+                }
+                if *stopped {
+                    drop(stopped);
+                    // The runtime is being dropped: close the reports of
+                    // stalls that ended since the last look.
+                    if let Some(scheduler) = self.scheduler.upgrade() {
+                        self.check_stalls(&scheduler);
+                    }
+                    return;
+                }
+            }
+            let Some(scheduler) = self.scheduler.upgrade() else { return };
+            if scheduler.is_shutting_down() {
+                return;
+            }
+            let signals = DUMP_SIGNALS.load(Ordering::Relaxed);
+            if signals != self.dumps_seen {
+                self.dumps_seen = signals;
+                let dump = dump_scheduler(&scheduler);
+                let _ = writeln!(io::stderr().lock(), "{dump}");
+            }
+            let busy = self.check_stalls(&scheduler);
+            period = if busy { busy_period } else { (period * 2).min(Duration::from_millis(500)) };
+        }
+    }
+
+    /// Reports new stalls and ended ones; returns whether any worker runs.
+    fn check_stalls(&mut self, scheduler: &Scheduler) -> bool {
+        let Some(threshold) = self.threshold else { return true };
+        let now = coarse_now_ms();
+        let mut busy = false;
+        for (index, worker) in scheduler.workers.iter().enumerate() {
+            let id = worker.running.load(Ordering::Relaxed);
+            let since = worker.running_since.load(Ordering::Relaxed);
+            busy |= since != 0;
+            if let Some((stuck_id, stuck_since)) = self.reported[index] {
+                if (id, since) != (stuck_id, stuck_since) {
+                    let took = Duration::from_millis(now.saturating_sub(stuck_since));
+                    let _ = writeln!(
+                        io::stderr().lock(),
+                        "corio: worker {index}: coroutine {stuck_id} yielded after {}",
+                        running_duration(took)
+                    );
+                    self.reported[index] = None;
+                } else {
+                    let ms = now.saturating_sub(since);
+                    let longest = &worker.metrics.longest_stall_ms;
+                    longest.store(longest.load(Ordering::Relaxed).max(ms), Ordering::Relaxed);
+                }
+            }
+            if since == 0 || self.reported[index].is_some() {
+                continue;
+            }
+            let running_for = Duration::from_millis(now.saturating_sub(since));
+            if running_for < threshold {
+                continue;
+            }
+            self.reported[index] = Some((id, since));
+            bump(&worker.metrics.stalls);
+            let longest = &worker.metrics.longest_stall_ms;
+            longest.store(
+                longest.load(Ordering::Relaxed).max(running_for.as_millis() as u64),
+                Ordering::Relaxed,
+            );
+            report(scheduler, index, id, running_for);
+        }
+        busy
+    }
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Prints the stall report of worker `index` (format in docs/observability.md).
+fn report(scheduler: &Scheduler, index: usize, id: u64, running_for: Duration) {
+    // What is known now, before the sample (which may take a while on a
+    // loaded machine, during which the coroutine may finish).
+    let name = scheduler.names.lock().get(&id).map(|name| format!(" \"{name}\"")).unwrap_or_default();
+    let worker = &scheduler.workers[index];
+    let behind = worker.live.load(Ordering::Relaxed).saturating_sub(1);
+    let not_started = worker.stealer.len() + worker.placed.len();
+    let since = worker.running_since.load(Ordering::Relaxed);
+    let mut frames = sample_worker(scheduler, index).unwrap_or_default();
+    let still =
+        worker.running.load(Ordering::Relaxed) == id && worker.running_since.load(Ordering::Relaxed) == since;
+    if !still {
+        // The sample landed after the coroutine moved on: it is not its stack.
+        frames.clear();
+    }
+    let mut text = format!(
+        "corio: worker {index} has been running coroutine {id}{name} for {} without yielding\n",
+        running_duration(running_for)
+    );
+    if frames.is_empty() {
+        text.push_str("  (its stack could not be sampled)\n");
+    } else {
+        text.push_str("  it is blocked in (or computing at):\n");
+        for (i, frame) in frames.iter().take(24).enumerate() {
+            text.push_str(&format!("     {i}: {}\n", frame.function));
+            if let (Some(file), Some(line)) = (&frame.file, frame.line) {
+                text.push_str(&format!("        at {file}:{line}\n"));
+            }
+        }
+    }
+    text.push_str(&format!(
+        "  {behind} started coroutines and {not_started} not yet started on worker {index} cannot run until it yields\n"
+    ));
+    text.push_str(
+        "  hint: move blocking work to corio::blocking::spawn_blocking or corio::fs (docs/blocking-hazards.md)\n",
+    );
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Installs (once per signal) the handler that asks for a dump.
+fn install_dump_handler(signal: libc::c_int) -> io::Result<()> {
+    static INSTALLED: Mutex<Vec<libc::c_int>> = Mutex::new(Vec::new());
+    let mut installed = INSTALLED.lock();
+    if installed.contains(&signal) {
+        return Ok(());
+    }
+    // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value
+    // that we fill in; the handler only performs an atomic add, which is
+    // async-signal-safe.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_dump_signal as *const () as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    installed.push(signal);
+    Ok(())
+}
+
+extern "C" fn on_dump_signal(_signal: libc::c_int) {
+    DUMP_SIGNALS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Parses `CORIO_DUMP_SIGNAL` (`SIGQUIT`, `SIGUSR1`, `SIGUSR2`, or a number).
+pub(crate) fn dump_signal_from_env() -> Option<libc::c_int> {
+    let value = std::env::var("CORIO_DUMP_SIGNAL").ok()?;
+    match value.trim().trim_start_matches("SIG") {
+        "QUIT" => Some(libc::SIGQUIT),
+        "USR1" => Some(libc::SIGUSR1),
+        "USR2" => Some(libc::SIGUSR2),
+        other => other.parse().ok(),
+    }
+}
+
+/// Parses `CORIO_STALL_MS`: `Some(None)` for 0 (off), `Some(Some(ms))`.
+pub(crate) fn stall_threshold_from_env() -> Option<Option<Duration>> {
+    let ms: u64 = std::env::var("CORIO_STALL_MS").ok()?.trim().parse().ok()?;
+    Some((ms != 0).then(|| Duration::from_millis(ms)))
+}
