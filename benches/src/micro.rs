@@ -66,6 +66,36 @@ fn parked(n: usize) {
     joins.into_iter().for_each(|j| j.join().unwrap());
 }
 
+/// A coroutine dump of `n` parked coroutines, taken from a coroutine.
+fn dump(n: usize) {
+    let release = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicUsize::new(0));
+    let handles: Arc<Vec<OnceLock<Coroutine>>> = Arc::new((0..n).map(|_| OnceLock::new()).collect());
+    let joins: Vec<_> = (0..n)
+        .map(|i| {
+            let (handles, started, release) = (handles.clone(), started.clone(), release.clone());
+            corio::spawn(move || {
+                handles[i].set(coroutine::current()).ok();
+                started.fetch_add(1, Ordering::Release);
+                while !release.load(Ordering::Acquire) {
+                    coroutine::park();
+                }
+            })
+        })
+        .collect();
+    while started.load(Ordering::Acquire) < n {
+        corio::time::sleep(Duration::from_millis(1));
+    }
+    let start = Instant::now();
+    let dump = corio::debug::dump();
+    let took = start.elapsed().as_secs_f64();
+    assert!(dump.coroutines.len() >= n, "the dump lists every parked coroutine");
+    report("dump", took, "s", n);
+    release.store(true, Ordering::Release);
+    handles.iter().for_each(|h| h.get().unwrap().unpark());
+    joins.into_iter().for_each(|j| j.join().unwrap());
+}
+
 fn spawn_join(n: usize, batch: usize) {
     let run = |batches: usize| {
         for _ in 0..batches {
@@ -270,6 +300,9 @@ pub fn run(label: &'static str) {
         }
         if want("sleep") {
             sleepers(100_000 / s, Duration::from_millis(10));
+        }
+        if want("dump") {
+            dump(100_000 / s);
         }
     });
 }

@@ -2,13 +2,14 @@
 //! protocol): symbolising the recorded stacks, and standing in for workers
 //! stuck in one coroutine, whose running coroutine is sampled by a signal.
 
-use super::info::{CoroutineInfo, CoroutineState, Dump, SpawnLocation, WorkerInfo};
+use super::info::{CoroutineInfo, CoroutineState, Dump, Frame, SpawnLocation, WorkerInfo};
 use super::sample::sample_thread;
 use super::symbolize::{symbolize, trim};
 use crate::sched::clock::coarse_now_ms;
 use crate::sched::dump::{SnapState, TaskSnapshot};
 use crate::sched::{context, Scheduler};
 use crate::task::{WaitObject, WaitReason};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,6 +26,10 @@ pub(crate) fn dump_scheduler(scheduler: &Scheduler) -> Dump {
     let now_ms = coarse_now_ms();
     let mut workers = Vec::new();
     let mut coroutines = Vec::new();
+    // Coroutines parked at the same place share their return addresses:
+    // resolve each address once (a dump of 100,000 similar coroutines is
+    // then bound by the workers' captures, not by symbolisation).
+    let mut symbols = Symbols::default();
     for (index, handle) in scheduler.workers.iter().enumerate() {
         let running = handle.running.load(Ordering::Relaxed);
         let since = handle.running_since.load(Ordering::Relaxed);
@@ -39,7 +44,7 @@ pub(crate) fn dump_scheduler(scheduler: &Scheduler) -> Dump {
                     not_started: answer.not_started,
                 });
                 for task in &answer.tasks {
-                    coroutines.push(coroutine_info(task, index, now_ms, me));
+                    coroutines.push(coroutine_info(task, index, now_ms, me, &mut symbols));
                 }
             }
             None => {
@@ -60,8 +65,29 @@ pub(crate) fn dump_scheduler(scheduler: &Scheduler) -> Dump {
     Dump { taken_at, workers, coroutines, not_started_global: scheduler.injector.len() }
 }
 
-fn coroutine_info(task: &TaskSnapshot, worker: usize, now_ms: u64, me: Option<u64>) -> CoroutineInfo {
-    let frames = trim(symbolize(&task.ips));
+/// Symbolised frames by instruction pointer (one address may stand for
+/// several inlined frames).
+#[derive(Default)]
+struct Symbols(HashMap<usize, Vec<Frame>>);
+
+impl Symbols {
+    fn frames(&mut self, ips: &[usize]) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        for &ip in ips {
+            frames.extend(self.0.entry(ip).or_insert_with(|| symbolize(&[ip])).iter().cloned());
+        }
+        trim(frames)
+    }
+}
+
+fn coroutine_info(
+    task: &TaskSnapshot,
+    worker: usize,
+    now_ms: u64,
+    me: Option<u64>,
+    symbols: &mut Symbols,
+) -> CoroutineInfo {
+    let frames = symbols.frames(&task.ips);
     let is_me = me == Some(task.id);
     let state = match task.state {
         _ if is_me => CoroutineState::Running,

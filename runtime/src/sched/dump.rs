@@ -29,7 +29,7 @@ use parking_lot::{Condvar, Mutex};
 use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Frames recorded per coroutine at most.
 const MAX_FRAMES: usize = 64;
@@ -98,9 +98,11 @@ impl DumpRequest {
 }
 
 impl Scheduler {
-    /// Asks every worker for a snapshot and waits for the answers until
-    /// `deadline`. Returns the answers (workers that did not answer in time,
-    /// being stuck in one coroutine, are missing from it).
+    /// Asks every worker for a snapshot and waits for the answers. A worker
+    /// that has not taken the request by `deadline` is stuck in one
+    /// coroutine: the request is withdrawn from it and it is missing from
+    /// the answers. A worker that took it is waited for (a worker owning
+    /// 100,000 coroutines takes a while to answer).
     pub(crate) fn request_dump(&self, deadline: Instant) -> Vec<WorkerSnapshot> {
         let current = context::current_task();
         let requester = current.clone().map(Unparker::Task);
@@ -113,21 +115,37 @@ impl Scheduler {
             worker.dump_pending.store(true, Ordering::Release);
             worker.driver.wake();
         }
+        let mut withdrawn = false;
         loop {
+            let now = Instant::now();
+            if now >= deadline && !withdrawn {
+                withdrawn = true;
+                let mut stuck = 0;
+                for worker in self.workers.iter() {
+                    if worker.dump_request.lock().take().is_some() {
+                        worker.dump_pending.store(false, Ordering::Relaxed);
+                        stuck += 1;
+                    }
+                }
+                request.answers.lock().missing -= stuck;
+            }
+            // While waiting for workers that took the request, look again
+            // now and then in case one of them gets stuck itself.
+            let wake_at = if withdrawn { now + Duration::from_millis(100) } else { deadline };
             {
                 let mut answers = request.answers.lock();
-                if answers.missing == 0 || Instant::now() >= deadline {
+                if answers.missing == 0 {
                     let mut workers = std::mem::take(&mut answers.workers);
                     workers.sort_by_key(|w| w.index);
                     return workers;
                 }
                 if current.is_none() {
-                    request.done.wait_until(&mut answers, deadline);
+                    request.done.wait_until(&mut answers, wake_at);
                     continue;
                 }
             }
             // A coroutine: park, so that its own worker can answer too.
-            super::park::park_until(deadline, WaitReason::Park);
+            super::park::park_until(wake_at, WaitReason::Park);
         }
     }
 }
@@ -187,8 +205,16 @@ impl super::worker::WorkerLocal {
 
 /// Step 3, on the coroutine's own stack: records its instruction pointers.
 pub(crate) fn record_stack(task: &Task) {
+    // The coroutine's own stack; the unwinder would go on through
+    // corosensei's trampoline into the worker's frames, which nobody needs.
+    let (_, bottom) = task.guard;
+    let top = bottom + task.stack_size;
     let mut ips = Vec::with_capacity(MAX_FRAMES);
     backtrace::trace(|frame| {
+        let sp = frame.sp() as usize;
+        if sp != 0 && !(bottom..top).contains(&sp) && !ips.is_empty() {
+            return false;
+        }
         ips.push(frame.ip() as usize);
         ips.len() < MAX_FRAMES
     });
