@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 /// How long a dump waits for the workers' answers.
 const ANSWER_WAIT: Duration = Duration::from_secs(1);
 /// How long sampling a stuck worker's thread may take.
-const SAMPLE_WAIT: Duration = Duration::from_millis(200);
+const SAMPLE_WAIT: Duration = Duration::from_secs(1);
 
 /// Takes a dump of `scheduler`'s coroutines (see `corio::debug::dump`).
 pub(crate) fn dump_scheduler(scheduler: &Scheduler) -> Dump {
@@ -141,6 +141,12 @@ fn stuck_coroutine(scheduler: &Scheduler, worker: usize, id: u64) -> CoroutineIn
 /// Samples worker `index`'s thread (a signal; `sample`), symbolised and
 /// trimmed. None if its thread is gone or did not answer in time.
 pub(crate) fn sample_worker(scheduler: &Scheduler, index: usize) -> Option<Vec<super::Frame>> {
+    sample_worker_ips(scheduler, index).map(|ips| trim(symbolize(&ips)))
+}
+
+/// As `sample_worker`, unsymbolised (symbolising first loads the debug
+/// information, which can take a second: check what the sample means first).
+pub(crate) fn sample_worker_ips(scheduler: &Scheduler, index: usize) -> Option<Vec<usize>> {
     let alive = scheduler.threads_alive.read();
     if !*alive {
         return None;
@@ -152,7 +158,5 @@ pub(crate) fn sample_worker(scheduler: &Scheduler, index: usize) -> Option<Vec<s
     // SAFETY: the worker threads are joined only after `threads_alive` is
     // cleared under the write lock, and we hold the read lock: the thread
     // has not been joined, so its pthread_t is valid.
-    let ips = unsafe { sample_thread(thread as libc::pthread_t, SAMPLE_WAIT)? };
-    drop(alive);
-    Some(trim(symbolize(&ips)))
+    unsafe { sample_thread(thread as libc::pthread_t, SAMPLE_WAIT) }
 }

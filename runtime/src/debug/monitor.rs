@@ -1,16 +1,18 @@
 //! The monitor thread of a runtime (Go's sysmon): the stall report, and the
 //! coroutine dump on a signal.
 //!
-//! Stalls: each worker publishes the coroutine it runs and the coarse time
-//! the resume began (`WorkerHandle::running`, `running_since`: plain stores
-//! per resume). The monitor looks every `period` (a quarter of the threshold,
-//! 5 ms to 250 ms; backing off to 500 ms while every worker is idle) and, when
-//! a worker has run one coroutine for longer than the threshold, reports it
-//! once on stderr: the coroutine, its stack sampled from the stuck thread by
-//! a signal (`sample`), and how many coroutines of that worker wait behind
-//! it. When that resume ends it says so in one line, with the total time.
-//! So detection comes within `period` (or 500 ms after an idle spell) of the
-//! threshold.
+//! Stalls: each worker publishes the coroutine it runs and counts its
+//! resumes (`WorkerHandle::running`, `metrics.resumes`: plain stores per
+//! resume, no clock). The monitor looks every `period` (a quarter of the
+//! threshold, 5 ms to 250 ms; backing off to 500 ms while every worker is
+//! idle); when it sees a new resume (the count moved) it notes the time in
+//! `running_since`, so a worker whose count has not moved since then has run
+//! one coroutine for at least `now - running_since` (up to one period more).
+//! Past the threshold it reports once on stderr: the coroutine, its stack
+//! sampled from the stuck thread by a signal (`sample`), and how many
+//! coroutines of that worker wait behind it. When that resume ends it says so
+//! in one line, with the total time. Detection comes within two periods (or
+//! 500 ms after an idle spell) of the threshold.
 //!
 //! Dump on a signal: the handler only bumps a counter (async-signal-safe);
 //! the monitor sees the change at its next look and prints a dump of its
@@ -20,8 +22,9 @@
 //! The thread holds a `Weak` to the scheduler and ends when the runtime is
 //! dropped (`stop`), or when the scheduler is gone.
 
-use super::collect::{dump_scheduler, sample_worker};
+use super::collect::{dump_scheduler, sample_worker_ips};
 use super::format::running_duration;
+use super::symbolize::{symbolize, trim};
 use crate::sched::clock::coarse_now_ms;
 use crate::sched::Scheduler;
 use parking_lot::{Condvar, Mutex};
@@ -70,6 +73,7 @@ pub(crate) fn start(
         threshold,
         stop: stop.clone(),
         reported: vec![None; scheduler.workers.len()],
+        ticks: vec![0; scheduler.workers.len()],
         dumps_seen: DUMP_SIGNALS.load(Ordering::Relaxed),
     };
     let thread = thread::Builder::new().name(format!("{name}-monitor")).spawn(move || state.run())?;
@@ -82,6 +86,8 @@ struct MonitorState {
     stop: Arc<(Mutex<bool>, Condvar)>,
     /// Per worker: the (coroutine id, resume start) of a stall reported.
     reported: Vec<Option<(u64, u64)>>,
+    /// Per worker: the resume count at the last look.
+    ticks: Vec<u64>,
     dumps_seen: u64,
 }
 
@@ -123,14 +129,26 @@ impl MonitorState {
         }
     }
 
-    /// Reports new stalls and ended ones; returns whether any worker runs.
+    /// Notes when resumes began, reports new stalls and ended ones; returns
+    /// whether any worker runs.
     fn check_stalls(&mut self, scheduler: &Scheduler) -> bool {
-        let Some(threshold) = self.threshold else { return true };
         let now = coarse_now_ms();
         let mut busy = false;
         for (index, worker) in scheduler.workers.iter().enumerate() {
+            // Note when each resume began (as first seen).
+            let tick = worker.metrics.resumes.load(Ordering::Relaxed);
             let id = worker.running.load(Ordering::Relaxed);
+            if id == 0 {
+                worker.running_since.store(0, Ordering::Relaxed);
+            } else if tick != self.ticks[index] || worker.running_since.load(Ordering::Relaxed) == 0 {
+                worker.running_since.store(now, Ordering::Relaxed);
+            }
+            self.ticks[index] = tick;
             let since = worker.running_since.load(Ordering::Relaxed);
+            let Some(threshold) = self.threshold else {
+                busy |= since != 0;
+                continue;
+            };
             busy |= since != 0;
             if let Some((stuck_id, stuck_since)) = self.reported[index] {
                 if (id, since) != (stuck_id, stuck_since) {
@@ -167,6 +185,10 @@ impl MonitorState {
     }
 }
 
+fn sampled_ok(frames: &[super::Frame]) -> bool {
+    !frames.is_empty()
+}
+
 fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
@@ -179,20 +201,27 @@ fn report(scheduler: &Scheduler, index: usize, id: u64, running_for: Duration) {
     let worker = &scheduler.workers[index];
     let behind = worker.live.load(Ordering::Relaxed).saturating_sub(1);
     let not_started = worker.stealer.len() + worker.placed.len();
-    let since = worker.running_since.load(Ordering::Relaxed);
-    let mut frames = sample_worker(scheduler, index).unwrap_or_default();
-    let still =
-        worker.running.load(Ordering::Relaxed) == id && worker.running_since.load(Ordering::Relaxed) == since;
-    if !still {
-        // The sample landed after the coroutine moved on: it is not its stack.
-        frames.clear();
-    }
+    let tick = worker.metrics.resumes.load(Ordering::Relaxed);
+    let sampled = sample_worker_ips(scheduler, index);
+    let still = worker.running.load(Ordering::Relaxed) == id
+        && worker.metrics.resumes.load(Ordering::Relaxed) == tick;
+    let frames = match sampled {
+        Some(ips) if still => trim(symbolize(&ips)),
+        // The sample landed after the coroutine moved on: not its stack.
+        Some(_) => Vec::new(),
+        None => Vec::new(),
+    };
+    let why_no_stack = match (sampled_ok(&frames), still) {
+        (true, _) => "",
+        (false, false) => "  (it moved on before its stack could be sampled)\n",
+        (false, true) => "  (its stack could not be sampled in time)\n",
+    };
     let mut text = format!(
         "corio: worker {index} has been running coroutine {id}{name} for {} without yielding\n",
         running_duration(running_for)
     );
     if frames.is_empty() {
-        text.push_str("  (its stack could not be sampled)\n");
+        text.push_str(why_no_stack);
     } else {
         text.push_str("  it is blocked in (or computing at):\n");
         for (i, frame) in frames.iter().take(24).enumerate() {

@@ -9,8 +9,10 @@
 //! - its *placed* queue: fresh coroutines that another worker's placement
 //!   handed to it. Unlike the inbox it is stealable, so fresh coroutines
 //!   never wait behind a worker that is stuck in one coroutine;
-//! - what it is running and since when (`running`, `running_since`), for the
-//!   stall monitor, placement and dumps; its thread, for sampling; its
+//! - what it is running (`running`, stored at each resume) and since when
+//!   (`running_since`, noted by the runtime's monitor thread when it sees a
+//!   resume begin: the hot path reads no clock), for the stall monitor,
+//!   placement and dumps; its thread, for sampling; its
 //!   counters (`metrics`).
 //!
 //! Invariants: a push to the inbox is followed by a wake of the sleeper (token semantics, so
@@ -52,7 +54,8 @@ pub(crate) struct WorkerHandle {
     /// The id of the coroutine this worker is running, 0 when none (relaxed
     /// stores by the owner at each resume and after it).
     pub(crate) running: AtomicU64,
-    /// Coarse ms (`clock`) when the current resume began, 0 when none.
+    /// Coarse ms (`clock`) when the monitor first saw the current resume, 0
+    /// when none (or no monitor runs): written by the monitor only.
     pub(crate) running_since: AtomicU64,
     /// The worker thread (`pthread_self`), 0 until it starts: for sampling
     /// its stack with a signal.

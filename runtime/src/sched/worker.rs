@@ -410,16 +410,15 @@ impl WorkerLocal {
         });
         context::set_current(Arc::as_ptr(task));
         // What this worker runs, for the stall monitor, placement and dumps:
-        // plain stores (only this thread writes them).
+        // plain stores (only this thread writes them). Since when is the
+        // monitor's to note (`WorkerHandle::running_since`): no clock here.
         let me = self.me();
         me.running.store(task.id, Ordering::Relaxed);
-        me.running_since.store(clock::coarse_now_ms(), Ordering::Relaxed);
-        metrics::bump(&me.metrics.resumes);
+        metrics::bump(&me.metrics.resumes); // also the monitor's tick
     }
 
     pub(super) fn leave(&self) {
         let me = self.me();
-        me.running_since.store(0, Ordering::Relaxed);
         me.running.store(0, Ordering::Relaxed);
         context::set_current(std::ptr::null());
         overflow::leave();
