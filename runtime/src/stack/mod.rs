@@ -292,8 +292,16 @@ impl StackPool {
     /// Returns stacks to the shared free list.
     pub(crate) fn give_back(&self, stacks: impl Iterator<Item = Stack>) {
         let mut classes = self.classes.lock();
-        for stack in stacks {
-            classes.entry(stack.size).or_default().free.push(stack);
+        let mut stacks = stacks.peekable();
+        // Stacks come back in batches of one size: look the class up once
+        // per run of equal sizes, not once per stack.
+        while let Some(first) = stacks.next() {
+            let size = first.size;
+            let class = classes.entry(size).or_default();
+            class.free.push(first);
+            while let Some(stack) = stacks.next_if(|s| s.size == size) {
+                class.free.push(stack);
+            }
         }
     }
 }
