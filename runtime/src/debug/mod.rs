@@ -7,7 +7,7 @@
 //!   (`sched::dump`); a worker stuck in one coroutine is sampled by a signal
 //!   instead (`sample`).
 //! - The stall report, by each runtime's monitor thread (`monitor`).
-//! - [`metrics`]: counters and gauges per worker ([`Metrics`]).
+//! - [`metrics()`]: counters and gauges per worker ([`Metrics`]).
 //!
 //! Layer: on `sched` (and the public API); nothing below imports it.
 
