@@ -36,64 +36,64 @@ fn rss_kib() -> i64 {
     crate::proc_rss_kib(None).expect("VmRSS") as i64
 }
 
+/// `n` coroutines parked until released.
+struct ParkedSet {
+    handles: Arc<Vec<OnceLock<Coroutine>>>,
+    release: Arc<AtomicBool>,
+    joins: Vec<corio::JoinHandle<()>>,
+}
+
+impl ParkedSet {
+    /// Spawns `n` coroutines and returns once every one has started (and parks).
+    fn spawn(n: usize) -> ParkedSet {
+        let handles: Arc<Vec<OnceLock<Coroutine>>> = Arc::new((0..n).map(|_| OnceLock::new()).collect());
+        let started = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(AtomicBool::new(false));
+        let joins = (0..n)
+            .map(|i| {
+                let (handles, started, release) = (handles.clone(), started.clone(), release.clone());
+                corio::spawn(move || {
+                    handles[i].set(coroutine::current()).ok();
+                    started.fetch_add(1, Ordering::Release);
+                    while !release.load(Ordering::Acquire) {
+                        coroutine::park();
+                    }
+                })
+            })
+            .collect();
+        while started.load(Ordering::Acquire) < n {
+            corio::time::sleep(Duration::from_millis(1));
+        }
+        ParkedSet { handles, release, joins }
+    }
+
+    fn release(self) {
+        self.release.store(true, Ordering::Release);
+        self.handles.iter().for_each(|h| h.get().unwrap().unpark());
+        self.joins.into_iter().for_each(|j| j.join().unwrap());
+    }
+}
+
 fn parked(n: usize) {
     let before = rss_kib();
     let start = Instant::now();
-    let handles: Arc<Vec<OnceLock<Coroutine>>> = Arc::new((0..n).map(|_| OnceLock::new()).collect());
-    let started = Arc::new(AtomicUsize::new(0));
-    let release = Arc::new(AtomicBool::new(false));
-    let joins: Vec<_> = (0..n)
-        .map(|i| {
-            let (handles, started, release) = (handles.clone(), started.clone(), release.clone());
-            corio::spawn(move || {
-                handles[i].set(coroutine::current()).ok();
-                started.fetch_add(1, Ordering::Release);
-                while !release.load(Ordering::Acquire) {
-                    coroutine::park();
-                }
-            })
-        })
-        .collect();
-    while started.load(Ordering::Acquire) < n {
-        corio::time::sleep(Duration::from_millis(1));
-    }
+    let set = ParkedSet::spawn(n);
     let elapsed = start.elapsed().as_secs_f64();
     let after = rss_kib();
     report("parked_rss", (after - before) as f64 / n as f64, "KiB/coroutine", n);
     report("parked_start", elapsed, "s", n);
-    release.store(true, Ordering::Release);
-    handles.iter().for_each(|h| h.get().unwrap().unpark());
-    joins.into_iter().for_each(|j| j.join().unwrap());
+    set.release();
 }
 
 /// A coroutine dump of `n` parked coroutines, taken from a coroutine.
 fn dump(n: usize) {
-    let release = Arc::new(AtomicBool::new(false));
-    let started = Arc::new(AtomicUsize::new(0));
-    let handles: Arc<Vec<OnceLock<Coroutine>>> = Arc::new((0..n).map(|_| OnceLock::new()).collect());
-    let joins: Vec<_> = (0..n)
-        .map(|i| {
-            let (handles, started, release) = (handles.clone(), started.clone(), release.clone());
-            corio::spawn(move || {
-                handles[i].set(coroutine::current()).ok();
-                started.fetch_add(1, Ordering::Release);
-                while !release.load(Ordering::Acquire) {
-                    coroutine::park();
-                }
-            })
-        })
-        .collect();
-    while started.load(Ordering::Acquire) < n {
-        corio::time::sleep(Duration::from_millis(1));
-    }
+    let set = ParkedSet::spawn(n);
     let start = Instant::now();
     let dump = corio::debug::dump();
     let took = start.elapsed().as_secs_f64();
     assert!(dump.coroutines.len() >= n, "the dump lists every parked coroutine");
     report("dump", took, "s", n);
-    release.store(true, Ordering::Release);
-    handles.iter().for_each(|h| h.get().unwrap().unpark());
-    joins.into_iter().for_each(|j| j.join().unwrap());
+    set.release();
 }
 
 fn spawn_join(n: usize, batch: usize) {
