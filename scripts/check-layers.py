@@ -30,6 +30,7 @@ LAYERS = {
     "chan": 3,
     "sync": 3,
     "debug": 3,
+    "blocking": 3,
 }
 
 

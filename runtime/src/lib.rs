@@ -39,7 +39,7 @@
 //! 4. The public API, on `sched`'s park/unpark and the [`coroutine::Coroutine`]
 //!    handle: [`coroutine`] (spawn, park, the handle, [`JoinHandle`]),
 //!    [`time`], [`Runtime`] and [`run`], [`net`], [`chan`] and [`select!`],
-//!    [`sync`], and [`is_cancelled_error`].
+//!    [`sync`], [`blocking`], [`debug`], and [`is_cancelled_error`].
 //!
 //! docs/design.md has the map of files and how the protocols fit together.
 
@@ -54,6 +54,7 @@ mod task;
 // Layer 3.
 mod sched;
 // Layer 4: the public API.
+pub mod blocking;
 mod cancel;
 pub mod chan;
 pub mod coroutine;

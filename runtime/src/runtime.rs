@@ -19,6 +19,7 @@
 //! and shutdown, so coroutines still alive when `f` returns are dropped with
 //! their destructors run, as a Go program ends when `main` returns.
 
+use crate::blocking;
 use crate::coroutine::{self, JoinHandle};
 use crate::debug::monitor::{self, Monitor};
 use crate::debug::{self, Dump, Metrics};
@@ -46,6 +47,7 @@ pub struct RuntimeBuilder {
     thread_name: String,
     stall_threshold: Option<Option<Duration>>,
     dump_signals: Vec<libc::c_int>,
+    max_blocking_threads: usize,
 }
 
 impl RuntimeBuilder {
@@ -56,6 +58,7 @@ impl RuntimeBuilder {
             thread_name: "corio-worker".into(),
             stall_threshold: None,
             dump_signals: Vec::new(),
+            max_blocking_threads: blocking::DEFAULT_MAX_BLOCKING_THREADS,
         }
     }
 
@@ -99,6 +102,14 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The most threads the blocking pool may run at once
+    /// ([`corio::blocking`](crate::blocking); default 512). Past it, blocking
+    /// jobs queue.
+    pub fn max_blocking_threads(mut self, count: usize) -> RuntimeBuilder {
+        self.max_blocking_threads = count.max(1);
+        self
+    }
+
     /// Starts the worker threads.
     pub fn build(self) -> io::Result<Runtime> {
         overflow::install_handler();
@@ -111,8 +122,14 @@ impl RuntimeBuilder {
             .collect::<io::Result<_>>()?;
         let scheduler = Arc::new(Scheduler::new(workers, round_stack_size(self.stack_size)?));
         Scheduler::register(&scheduler);
-        let mut runtime =
-            Runtime { scheduler: scheduler.clone(), threads: Vec::with_capacity(count), monitor: None };
+        let pool = blocking::Pool::new(self.max_blocking_threads, &self.thread_name);
+        blocking::Pool::register(scheduler.id, &pool);
+        let mut runtime = Runtime {
+            scheduler: scheduler.clone(),
+            threads: Vec::with_capacity(count),
+            monitor: None,
+            blocking: pool,
+        };
         for (index, fresh) in locals.into_iter().enumerate() {
             let scheduler = scheduler.clone();
             let thread = thread::Builder::new()
@@ -143,6 +160,7 @@ pub struct Runtime {
     scheduler: Arc<Scheduler>,
     threads: Vec<thread::JoinHandle<()>>,
     monitor: Option<Monitor>,
+    blocking: Arc<blocking::Pool>,
 }
 
 impl Runtime {
@@ -253,6 +271,7 @@ impl Drop for Runtime {
             let _ = thread.join();
         }
         self.scheduler.finish_shutdown();
+        self.blocking.shut_down(self.scheduler.id);
     }
 }
 

@@ -3,6 +3,7 @@
 //! caller a few relaxed loads per worker and one lock of the stack pool;
 //! keeping them costs the workers plain stores (`sched::metrics`).
 
+use crate::blocking::{BlockingMetrics, Pool};
 use crate::sched::Scheduler;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +62,8 @@ pub struct Metrics {
     pub stacks_mapped: u64,
     /// Stacks free in the shared pool.
     pub stacks_pooled: u64,
+    /// The blocking pool (`corio::blocking`).
+    pub blocking: BlockingMetrics,
 }
 
 impl Metrics {
@@ -121,6 +124,7 @@ impl Metrics {
             not_started_global: scheduler.injector.len() as u64,
             stacks_mapped: mapped as u64,
             stacks_pooled: pooled as u64,
+            blocking: Pool::of(scheduler.id).map(|pool| pool.metrics()).unwrap_or_default(),
         }
     }
 }
@@ -157,8 +161,15 @@ impl fmt::Display for Metrics {
         line(f, "total", &self.total)?;
         write!(
             f,
-            " stacks: {} mapped, {} pooled, {} cached; {} not started (global)",
-            self.stacks_mapped, self.stacks_pooled, self.total.stacks_cached, self.not_started_global
+            " stacks: {} mapped, {} pooled, {} cached; {} not started (global); blocking pool: {} threads ({} idle), {} queued, {} done",
+            self.stacks_mapped,
+            self.stacks_pooled,
+            self.total.stacks_cached,
+            self.not_started_global,
+            self.blocking.threads,
+            self.blocking.idle,
+            self.blocking.queued,
+            self.blocking.completed
         )
     }
 }

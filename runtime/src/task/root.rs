@@ -74,7 +74,7 @@ pub(crate) struct Completer<T> {
 }
 
 impl<T> Completer<T> {
-    fn complete(mut self, result: thread::Result<T>) {
+    pub(crate) fn complete(mut self, result: thread::Result<T>) {
         let slot = self.slot.take().expect("a completer completes once");
         deliver(&slot, result);
     }
