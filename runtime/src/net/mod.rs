@@ -32,11 +32,13 @@
 //! they take turns, one operation at a time, in arrival order.
 
 mod io_lock;
+mod resolve;
 mod source;
 mod tcp;
 mod udp;
 pub mod unix;
 
+pub use resolve::{lookup_host, set_resolver_delay};
 pub use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6, ToSocketAddrs,
 };

@@ -11,8 +11,7 @@
 //!   [`TcpListener::bind_with`] sets the backlog and SO_REUSEPORT;
 //! - accepted sockets come from `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)`;
 //! - name resolution in `bind`/`connect` with a host name (not an IP
-//!   literal) calls `getaddrinfo`, which blocks the worker thread; an offload
-//!   pool for such calls is planned.
+//!   literal) runs on the blocking pool in a coroutine (`resolve`).
 
 use super::source::IoSource;
 use corio_netpoll::Direction;
@@ -32,7 +31,7 @@ pub(crate) fn each_addr<A: ToSocketAddrs, T>(
     mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut last_err = None;
-    for addr in addr.to_socket_addrs()? {
+    for addr in super::resolve::resolve(&addr)? {
         match f(&addr) {
             Ok(value) => return Ok(value),
             Err(err) => last_err = Some(err),

@@ -45,8 +45,7 @@ impl UdpSocket {
 
     /// Sends to `addr` (the first resolved address).
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
-        let addr = addr
-            .to_socket_addrs()?
+        let addr = super::resolve::resolve(&addr)?
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to"))?;
         self.source.do_io(Direction::Write, |s| s.send_to(buf, addr))
