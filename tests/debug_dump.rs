@@ -196,3 +196,27 @@ fn metrics_count_parked_coroutines_and_spawns() {
 mod serde_json_check {
     pub use serde_json::{from_str, Value};
 }
+
+#[test]
+fn concurrent_dumps_all_complete() {
+    // Several dumps at once (e.g. a signal dump beside a user's): each worker
+    // answers every pending request, each requester withdraws only its own.
+    common::within(2, Duration::from_secs(60), "concurrent dumps", || {
+        let _sleepers: Vec<_> = (0..50).map(|_| corio::spawn(park_in_sleep)).collect();
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    for _ in 0..5 {
+                        assert_eq!(corio::debug::dump().workers.len(), 2);
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..5 {
+            assert!(corio::debug::dump().coroutines.len() >= 50);
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+    });
+}

@@ -575,3 +575,32 @@ proptest! {
         with_timeout(30, move || hammer(counts, main_holds, drop_after_us));
     }
 }
+
+#[test]
+fn a_budget_yield_never_leaves_a_lock_held_at_shutdown() {
+    // A coroutine locking an uncontended mutex in a loop spends its budget in
+    // `lock` and yields there; if the runtime is dropped at that moment, the
+    // unwind must not leave the mutex locked (the yield comes before taking it).
+    with_timeout(60, || {
+        for round in 0..20u64 {
+            let m = Arc::new(Mutex::new(0u64));
+            let rt = runtime(1);
+            let m2 = Arc::clone(&m);
+            let _h = rt.spawn(move || loop {
+                *m2.lock() += 1;
+            });
+            let m3 = Arc::clone(&m);
+            let _other = rt.spawn(move || loop {
+                drop(m3.try_lock());
+                corio::yield_now();
+            });
+            // Let the loops run a little, a different amount each round.
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_micros(200 + round * 150) {
+                std::hint::spin_loop();
+            }
+            drop(rt);
+            *m.try_lock().expect("the mutex is free after the shutdown") += 1;
+        }
+    });
+}

@@ -117,7 +117,14 @@ fn coroutine_info(
 
 /// The coroutine a worker that did not answer is running, by its id.
 fn stuck_coroutine(scheduler: &Scheduler, worker: usize, id: u64) -> CoroutineInfo {
-    let (frames, note) = match sample_worker(scheduler, worker) {
+    let handle = &scheduler.workers[worker];
+    let tick = handle.metrics.resumes.load(Ordering::Relaxed);
+    let sampled = sample_worker_ips(scheduler, worker);
+    // A sample that landed after the coroutine moved on is not its stack.
+    let still = handle.running.load(Ordering::Relaxed) == id
+        && handle.metrics.resumes.load(Ordering::Relaxed) == tick;
+    let sampled = sampled.filter(|_| still).map(|ips| trim(symbolize(&ips)));
+    let (frames, note) = match sampled {
         Some(frames) if !frames.is_empty() => {
             (frames, Some("running; its worker did not answer (sampled)".into()))
         }
@@ -138,14 +145,10 @@ fn stuck_coroutine(scheduler: &Scheduler, worker: usize, id: u64) -> CoroutineIn
     }
 }
 
-/// Samples worker `index`'s thread (a signal; `sample`), symbolised and
-/// trimmed. None if its thread is gone or did not answer in time.
-pub(crate) fn sample_worker(scheduler: &Scheduler, index: usize) -> Option<Vec<super::Frame>> {
-    sample_worker_ips(scheduler, index).map(|ips| trim(symbolize(&ips)))
-}
-
-/// As `sample_worker`, unsymbolised (symbolising first loads the debug
-/// information, which can take a second: check what the sample means first).
+/// Samples worker `index`'s thread (a signal; `sample`), unsymbolised
+/// (symbolising first loads the debug information, which can take a second:
+/// callers check what the sample means first). None if its thread is gone or
+/// did not answer in time.
 pub(crate) fn sample_worker_ips(scheduler: &Scheduler, index: usize) -> Option<Vec<usize>> {
     let alive = scheduler.threads_alive.read();
     if !*alive {

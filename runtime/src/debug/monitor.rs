@@ -135,12 +135,19 @@ impl MonitorState {
         let now = coarse_now_ms();
         let mut busy = false;
         for (index, worker) in scheduler.workers.iter().enumerate() {
-            // Note when each resume began (as first seen).
+            // Note when each resume began (as first seen). Count, id, count
+            // again: a resume in between would pair one coroutine's id with
+            // another's count; skip this worker until the next look then.
             let tick = worker.metrics.resumes.load(Ordering::Relaxed);
             let id = worker.running.load(Ordering::Relaxed);
+            if worker.metrics.resumes.load(Ordering::Relaxed) != tick {
+                busy = true;
+                continue;
+            }
             if id == 0 {
                 worker.running_since.store(0, Ordering::Relaxed);
             } else if tick != self.ticks[index] || worker.running_since.load(Ordering::Relaxed) == 0 {
+                worker.running_tick.store(tick, Ordering::Relaxed);
                 worker.running_since.store(now, Ordering::Relaxed);
             }
             self.ticks[index] = tick;

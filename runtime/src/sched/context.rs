@@ -107,7 +107,13 @@ pub(crate) fn suspend_current(why: Suspend) {
     // SAFETY: as above; the task outlives its run.
     while unsafe { (*ptr).dump_requested.replace(false) } {
         // SAFETY: as above.
-        super::dump::record_stack(unsafe { &*ptr });
+        let task = unsafe { &*ptr };
+        // Unwinding takes a few KiB of this stack: with less room than that
+        // left above the guard page, record nothing rather than overflow.
+        let here = &task as *const _ as usize;
+        if here.saturating_sub(task.guard.1) >= super::dump::STACK_ROOM_NEEDED {
+            super::dump::record_stack(task);
+        }
         // SAFETY: as above.
         unsafe { (*yielder).suspend(why) };
     }

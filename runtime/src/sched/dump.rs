@@ -4,7 +4,7 @@
 //! only be read there, so each worker answers for its own coroutines:
 //!
 //! 1. The requester ([`Scheduler::request_dump`]) gives every worker a
-//!    [`DumpRequest`] (its `dump_request` slot and `dump_pending` flag) and
+//!    [`DumpRequest`] (its `dump_requests` list and `dump_pending` flag) and
 //!    wakes it; then it waits (parking if it is a coroutine, blocking if it
 //!    is a thread) until every worker answered or the deadline passed.
 //! 2. A worker sees the flag at its next tick (one relaxed load per tick; a
@@ -33,6 +33,10 @@ use std::time::{Duration, Instant};
 
 /// Frames recorded per coroutine at most.
 const MAX_FRAMES: usize = 64;
+
+/// Stack a coroutine must have left to record its frames (the unwinder's
+/// own frames and buffers; measured at about 4 KiB, doubled and more).
+pub(crate) const STACK_ROOM_NEEDED: usize = 12 << 10;
 
 /// The state of a coroutine in a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,34 +108,31 @@ impl Scheduler {
     /// the answers. A worker that took it is waited for (a worker owning
     /// 100,000 coroutines takes a while to answer).
     pub(crate) fn request_dump(&self, deadline: Instant) -> Vec<WorkerSnapshot> {
+        if context::cancelling() {
+            return Vec::new(); // a destructor at shutdown: nobody will answer
+        }
         let current = context::current_task();
         let requester = current.clone().map(Unparker::Task);
         let request = Arc::new(DumpRequest {
             answers: Mutex::new(Answers { missing: self.workers.len(), workers: Vec::new(), requester }),
             done: Condvar::new(),
         });
+        // Several dumps may be pending at once (a signal dump beside a
+        // user's): each worker keeps a list and answers them all; each
+        // requester withdraws only its own (also when unwound: the guard).
+        let pending = Pending { scheduler: self, request: &request };
         for worker in self.workers.iter() {
-            *worker.dump_request.lock() = Some(request.clone());
+            worker.dump_requests.lock().push(request.clone());
             worker.dump_pending.store(true, Ordering::Release);
             worker.driver.wake();
         }
         let mut withdrawn = false;
         loop {
-            let now = Instant::now();
-            if now >= deadline && !withdrawn {
+            if Instant::now() >= deadline && !withdrawn {
                 withdrawn = true;
-                let mut stuck = 0;
-                for worker in self.workers.iter() {
-                    if worker.dump_request.lock().take().is_some() {
-                        worker.dump_pending.store(false, Ordering::Relaxed);
-                        stuck += 1;
-                    }
-                }
+                let stuck = pending.withdraw();
                 request.answers.lock().missing -= stuck;
             }
-            // While waiting for workers that took the request, look again
-            // now and then in case one of them gets stuck itself.
-            let wake_at = if withdrawn { now + Duration::from_millis(100) } else { deadline };
             {
                 let mut answers = request.answers.lock();
                 if answers.missing == 0 {
@@ -139,14 +140,46 @@ impl Scheduler {
                     workers.sort_by_key(|w| w.index);
                     return workers;
                 }
+                // Workers that took the request are answering: wait for them
+                // (the answer runs no user code, so it ends).
+                let wake_at = if withdrawn { Instant::now() + Duration::from_secs(3600) } else { deadline };
                 if current.is_none() {
                     request.done.wait_until(&mut answers, wake_at);
                     continue;
                 }
             }
             // A coroutine: park, so that its own worker can answer too.
+            let wake_at = if withdrawn { Instant::now() + Duration::from_secs(3600) } else { deadline };
             super::park::park_until(wake_at, WaitReason::Park);
         }
+    }
+}
+
+/// A dump request handed to the workers; dropping it (the requester returns
+/// or is unwound) withdraws it from those that did not take it.
+struct Pending<'a> {
+    scheduler: &'a Scheduler,
+    request: &'a Arc<DumpRequest>,
+}
+
+impl Pending<'_> {
+    /// Removes the request from every worker that has not taken it; returns
+    /// how many that was (workers stuck in one coroutine).
+    fn withdraw(&self) -> usize {
+        let mut removed = 0;
+        for worker in self.scheduler.workers.iter() {
+            let mut list = worker.dump_requests.lock();
+            let before = list.len();
+            list.retain(|r| !Arc::ptr_eq(r, self.request));
+            removed += before - list.len();
+        }
+        removed
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.withdraw();
     }
 }
 
@@ -157,11 +190,17 @@ impl super::worker::WorkerLocal {
         if !me.dump_pending.swap(false, Ordering::Acquire) {
             return;
         }
-        let Some(request) = me.dump_request.lock().take() else { return };
+        let requests = std::mem::take(&mut *me.dump_requests.lock());
+        if requests.is_empty() {
+            return;
+        }
         let registry: Vec<Arc<Task>> = self.registry.borrow().clone();
-        let tasks = registry.iter().map(|task| self.snapshot(task)).collect();
         let not_started = self.fresh.len() + me.placed.len();
-        request.answer(WorkerSnapshot { index: self.index, tasks, not_started });
+        for request in &requests {
+            // Rarely more than one: each gets a snapshot of its own.
+            let tasks = registry.iter().map(|task| self.snapshot(task)).collect();
+            request.answer(WorkerSnapshot { index: self.index, tasks, not_started });
+        }
     }
 
     fn snapshot(&self, task: &Arc<Task>) -> TaskSnapshot {

@@ -57,13 +57,15 @@ pub(crate) struct WorkerHandle {
     /// Coarse ms (`clock`) when the monitor first saw the current resume, 0
     /// when none (or no monitor runs): written by the monitor only.
     pub(crate) running_since: AtomicU64,
+    /// The resume count (`metrics.resumes`) the monitor saw then (monitor).
+    pub(crate) running_tick: AtomicU64,
     /// The worker thread (`pthread_self`), 0 until it starts: for sampling
     /// its stack with a signal.
     pub(crate) thread: AtomicU64,
     /// Counters for `Runtime::metrics`.
     pub(crate) metrics: WorkerCounters,
-    /// A dump waiting for this worker's answer (`dump`), and its flag.
-    pub(crate) dump_request: Mutex<Option<Arc<DumpRequest>>>,
+    /// Dumps waiting for this worker's answer (`dump`), and their flag.
+    pub(crate) dump_requests: Mutex<Vec<Arc<DumpRequest>>>,
     pub(crate) dump_pending: AtomicBool,
 }
 
@@ -81,9 +83,10 @@ impl WorkerHandle {
             driver: IoDriver::new()?,
             running: AtomicU64::new(0),
             running_since: AtomicU64::new(0),
+            running_tick: AtomicU64::new(0),
             thread: AtomicU64::new(0),
             metrics: WorkerCounters::default(),
-            dump_request: Mutex::new(None),
+            dump_requests: Mutex::new(Vec::new()),
             dump_pending: AtomicBool::new(false),
         })
     }
@@ -99,7 +102,11 @@ impl WorkerHandle {
     /// `STUCK_MS` or more (by the coarse clock)? Then placement passes it by.
     pub(crate) fn is_stuck(&self, now_ms: u64) -> bool {
         let since = self.running_since.load(Ordering::Relaxed);
-        since != 0 && now_ms.saturating_sub(since) >= STUCK_MS
+        since != 0
+            && now_ms.saturating_sub(since) >= STUCK_MS
+            // Still the resume the monitor saw then.
+            && self.metrics.resumes.load(Ordering::Relaxed) == self.running_tick.load(Ordering::Relaxed)
+            && self.running.load(Ordering::Relaxed) != 0
     }
 
     /// Hands a woken, started coroutine to this worker from another thread.

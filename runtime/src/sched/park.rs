@@ -16,6 +16,13 @@ use std::time::Instant;
 /// Parks the calling coroutine (`task`, running on this thread) until an
 /// unpark, or until `deadline` if given. May return spuriously.
 pub(crate) fn park_current(task: &Arc<Task>, deadline: Option<Instant>, reason: WaitReason) {
+    park_current_inner(task, deadline, reason);
+    // Whatever way the park ended (it may not have suspended at all), the
+    // recorded wait object is over: a later bare park must not show it.
+    task.wait_object.set(WaitObject::None);
+}
+
+fn park_current_inner(task: &Arc<Task>, deadline: Option<Instant>, reason: WaitReason) {
     if task.park_state.try_consume_token() {
         return;
     }
@@ -49,7 +56,6 @@ pub(crate) fn park_current(task: &Arc<Task>, deadline: Option<Instant>, reason: 
         // Step 4 (steps in `task::state`).
         context::suspend_current(Suspend::Park);
         task.set_wait_reason(WaitReason::None);
-        task.wait_object.set(WaitObject::None);
     }
     if let Some(key) = timer {
         worker.timers.borrow_mut().cancel(key);

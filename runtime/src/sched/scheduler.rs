@@ -111,6 +111,7 @@ impl Scheduler {
         });
         for worker in self.workers.iter() {
             worker.close_and_clear_inbox();
+            worker.dump_requests.lock().clear();
         }
     }
 }

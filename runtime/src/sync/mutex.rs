@@ -302,8 +302,10 @@ impl<T> Mutex<T> {
 impl<T: ?Sized> Mutex<T> {
     /// Locks the mutex, parking the calling coroutine while it is held.
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        self.raw.lock();
+        // Spent before taking the lock: a yield (or an unwind out of it)
+        // then never happens with the lock held and no guard to release it.
         crate::sched::budget::spend();
+        self.raw.lock();
         MutexGuard { mutex: self, _marker: PhantomData }
     }
 

@@ -132,19 +132,19 @@ impl<T: ?Sized> RwLock<T> {
     /// Locks for reading, parking while a writer holds the lock or anybody
     /// is queued ahead.
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        crate::sched::budget::spend(); // before taking it (see Mutex::lock)
         if !self.try_read_fast() {
             self.acquire_slow(Kind::Read);
         }
-        crate::sched::budget::spend();
         RwLockReadGuard { lock: self, _marker: PhantomData }
     }
 
     /// Locks for writing, parking while anybody holds the lock.
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        crate::sched::budget::spend(); // before taking it (see Mutex::lock)
         if !self.try_write_fast() {
             self.acquire_slow(Kind::Write);
         }
-        crate::sched::budget::spend();
         RwLockWriteGuard { lock: self, _marker: PhantomData }
     }
 

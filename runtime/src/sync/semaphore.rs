@@ -89,6 +89,7 @@ impl Semaphore {
 
     /// Takes a permit, parking until one is available.
     pub fn acquire(&self) -> SemaphorePermit<'_> {
+        crate::sched::budget::spend(); // before taking it (see Mutex::lock)
         if !self.try_fast() {
             if context::cancelling() {
                 // A destructor run by the shutdown unwind: it cannot park.
@@ -101,7 +102,6 @@ impl Semaphore {
                 w.wait_or(|| self.withdraw(&w));
             }
         }
-        crate::sched::budget::spend();
         SemaphorePermit { sem: self }
     }
 
