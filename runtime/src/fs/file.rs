@@ -94,7 +94,7 @@ impl File {
     /// error in doing so is lost, as on drop: call [`flush`](Write::flush)
     /// first to see it.
     pub fn into_std(mut self) -> std::fs::File {
-        let _ = self.to_idle();
+        let _ = self.settle();
         let this = ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so the file is moved
         // out exactly once; the buffer is moved out too and dropped here.
@@ -123,7 +123,7 @@ impl File {
     /// Truncates or extends the file to `size` bytes (the position does not
     /// move), after writing out and discarding read-ahead.
     pub fn set_len(&mut self, size: u64) -> io::Result<()> {
-        self.to_idle()?;
+        self.settle()?;
         let std = &self.std;
         run_blocking(|| std.set_len(size))
     }
@@ -145,7 +145,7 @@ impl File {
     /// A new handle to the same open file (sharing its OS offset), after
     /// writing out and discarding read-ahead. Each handle has its own buffer.
     pub fn try_clone(&mut self) -> io::Result<File> {
-        self.to_idle()?;
+        self.settle()?;
         let std = &self.std;
         run_blocking(|| std.try_clone()).map(File::from_std)
     }
@@ -192,7 +192,7 @@ impl File {
     }
 
     /// Writes out or discards the buffer: the OS offset is the logical one.
-    fn to_idle(&mut self) -> io::Result<()> {
+    fn settle(&mut self) -> io::Result<()> {
         self.write_out()?;
         self.discard_read_ahead()
     }
