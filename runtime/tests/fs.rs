@@ -281,3 +281,22 @@ fn file_io_does_not_stall_the_worker() {
         assert!(worst < Duration::from_millis(50), "a tick waited {worst:?}: file I/O ran on the worker?");
     });
 }
+
+#[test]
+fn a_full_buffer_is_written_out_by_the_next_write() {
+    let dir = TempDir::new("full");
+    in_coroutine(10, move || {
+        let path = dir.path("f");
+        let mut f = fs::File::create(&path).unwrap();
+        for _ in 0..fs::BUFFER_SIZE / 4096 {
+            f.write_all(&[1; 4096]).unwrap();
+        }
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0); // all buffered
+        f.write_all(b"x").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), fs::BUFFER_SIZE as u64);
+        // A write of a buffer's size or more goes straight to the file.
+        f.flush().unwrap();
+        f.write_all(&vec![2; fs::BUFFER_SIZE]).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * fs::BUFFER_SIZE as u64 + 1);
+    });
+}

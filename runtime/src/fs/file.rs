@@ -237,6 +237,8 @@ impl Write for File {
     fn write(&mut self, src: &[u8]) -> io::Result<usize> {
         self.discard_read_ahead()?;
         if self.end + src.len() > BUFFER_SIZE {
+            // No room: write the buffer out before accepting `src`, so an
+            // error is reported by a call none of whose bytes were taken.
             self.write_out()?;
         }
         if src.len() >= BUFFER_SIZE {
@@ -250,11 +252,6 @@ impl Write for File {
         self.buf[self.end..self.end + src.len()].copy_from_slice(src);
         self.end += src.len();
         self.state = State::Writing;
-        if self.end == BUFFER_SIZE {
-            // Full: hand it over now. The bytes are accepted either way; an
-            // error leaves them buffered and is reported by this call.
-            self.write_out()?;
-        }
         Ok(src.len())
     }
 
@@ -272,8 +269,11 @@ impl Seek for File {
         let pos = match pos {
             SeekFrom::Current(offset) if self.state == State::Reading => {
                 let unread = (self.end - self.pos) as i64;
+                let offset = offset
+                    .checked_sub(unread)
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek offset out of range"))?;
                 (self.pos, self.end, self.state) = (0, 0, State::Idle);
-                SeekFrom::Current(offset - unread)
+                SeekFrom::Current(offset)
             }
             other => {
                 (self.pos, self.end, self.state) = (0, 0, State::Idle);

@@ -29,9 +29,11 @@
 //!   into directly, unbuffered). Back to Idle when the buffer is used up.
 //! - **Writing**: bytes written and not yet handed to the OS are buffered;
 //!   the OS offset is behind the logical position by their count. A write is
-//!   copied into the buffer (one of at least [`BUFFER_SIZE`] bytes, with the
-//!   buffer empty, is written directly); a full buffer is written out in one
-//!   pool call. Back to Idle once written out.
+//!   copied into the buffer; when the buffer has no room for it, the buffer
+//!   is first written out in one pool call (so an error is reported before
+//!   any of the new bytes are taken, as `BufWriter` does); one of at least
+//!   [`BUFFER_SIZE`] bytes is then written directly. Back to Idle once
+//!   written out.
 //!
 //! Moving between them: a write in Reading first discards the read-ahead
 //! (one pool seek back by its length); a read in Writing first writes the
@@ -41,11 +43,15 @@
 //! `sync_data` and `try_clone` write out (and `set_len`/`try_clone` discard
 //! read-ahead) before their call.
 //!
+//! The seek back over read-ahead needs a seekable file: on a pipe or FIFO
+//! opened as a [`File`], reads work but a write after a buffered read fails.
+//!
 //! # When data reaches the file, and the disk
 //!
 //! Bytes passed to `write` reach the file (visible to other handles and
 //! processes, e.g. `std::fs::read`) when the write buffer is written out:
-//! when it fills, on `flush`, `seek`, `set_len`, `metadata`, `sync_all`,
+//! when it is full ([`BUFFER_SIZE`] bytes) and a further write comes, on
+//! `flush`, `seek`, `set_len`, `metadata`, `sync_all`,
 //! `sync_data`, `try_clone`, `into_std`, a read, or when the [`File`] is
 //! dropped. A write of at least [`BUFFER_SIZE`] bytes into an empty buffer
 //! reaches the file before `write` returns. They reach the disk (survive a
