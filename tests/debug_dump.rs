@@ -203,6 +203,8 @@ fn concurrent_dumps_all_complete() {
     // answers every pending request, each requester withdraws only its own.
     common::within(2, Duration::from_secs(60), "concurrent dumps", || {
         let _sleepers: Vec<_> = (0..50).map(|_| corio::spawn(park_in_sleep)).collect();
+        // Started and parked (a coroutine not started yet is only counted).
+        common::poll_until("50 sleepers parked", || corio::debug::metrics().total.parked >= 50);
         let threads: Vec<_> = (0..3)
             .map(|_| {
                 std::thread::spawn(|| {
