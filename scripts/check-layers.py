@@ -31,6 +31,7 @@ LAYERS = {
     "sync": 3,
     "debug": 3,
     "blocking": 3,
+    "io": 3,
 }
 
 

@@ -32,7 +32,7 @@
 //! they take turns, one operation at a time, in arrival order.
 
 mod io_lock;
-mod source;
+pub(crate) mod source;
 mod tcp;
 mod udp;
 pub mod unix;
