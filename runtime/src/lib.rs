@@ -39,7 +39,8 @@
 //! 4. The public API, on `sched`'s park/unpark and the [`coroutine::Coroutine`]
 //!    handle: [`coroutine`] (spawn, park, the handle, [`JoinHandle`]),
 //!    [`time`], [`Runtime`] and [`run`], [`net`], [`chan`] and [`select!`],
-//!    [`sync`], [`blocking`], [`debug`], [`io`], and [`is_cancelled_error`].
+//!    [`sync`], [`blocking`], [`debug`], [`io`], [`process`],
+//!    and [`is_cancelled_error`].
 //!
 //! docs/design.md has the map of files and how the protocols fit together.
 
@@ -61,6 +62,7 @@ pub mod coroutine;
 pub mod debug;
 pub mod io;
 pub mod net;
+pub mod process;
 mod runtime;
 pub mod sync;
 pub mod time;
