@@ -33,6 +33,7 @@ LAYERS = {
     "blocking": 3,
     "io": 3,
     "process": 3,
+    "signal": 3,
 }
 
 

@@ -39,7 +39,7 @@
 //! 4. The public API, on `sched`'s park/unpark and the [`coroutine::Coroutine`]
 //!    handle: [`coroutine`] (spawn, park, the handle, [`JoinHandle`]),
 //!    [`time`], [`Runtime`] and [`run`], [`net`], [`chan`] and [`select!`],
-//!    [`sync`], [`blocking`], [`debug`], [`io`], [`process`],
+//!    [`sync`], [`blocking`], [`debug`], [`io`], [`process`], [`signal`],
 //!    and [`is_cancelled_error`].
 //!
 //! docs/design.md has the map of files and how the protocols fit together.
@@ -64,6 +64,7 @@ pub mod io;
 pub mod net;
 pub mod process;
 mod runtime;
+pub mod signal;
 pub mod sync;
 pub mod time;
 

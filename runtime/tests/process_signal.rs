@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::with_timeout;
+use common::{run_in_child, with_timeout};
 use corio::io::Async;
 use corio::process::{Command, Stdio};
 use std::io::{Read, Write};
@@ -187,4 +187,71 @@ fn async_on_a_real_pipe() {
             t.join().unwrap();
         });
     });
+}
+
+#[test]
+fn signal_reaches_a_parked_subscriber() {
+    run_in_child("child_signal_reaches_a_parked_subscriber", Duration::from_secs(30));
+}
+
+#[test]
+#[ignore = "run by signal_reaches_a_parked_subscriber in a child process"]
+fn child_signal_reaches_a_parked_subscriber() {
+    let gap = largest_gap_while(|| {
+        let usr1 = corio::signal::notify(&[libc::SIGUSR1]).unwrap();
+        let killer = std::thread::spawn(|| {
+            // Long enough for the subscriber to have parked in recv.
+            std::thread::sleep(Duration::from_millis(100));
+            // SAFETY: kill(2) on our own pid with a signal we handle.
+            assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) }, 0);
+        });
+        assert_eq!(usr1.recv().unwrap(), libc::SIGUSR1);
+        killer.join().unwrap();
+    });
+    assert!(gap < 50, "the ticker stalled for {gap} ms");
+    // A signal nobody subscribed to keeps its default action.
+    assert_eq!(handler_of(libc::SIGUSR2), libc::SIG_DFL);
+    // ctrl_c on a plain thread.
+    let killer = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: kill(2) on our own pid with a signal we handle.
+        assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGINT) }, 0);
+    });
+    corio::signal::ctrl_c().unwrap();
+    killer.join().unwrap();
+}
+
+#[test]
+fn a_dropped_subscription_gives_the_signal_back() {
+    run_in_child("child_a_dropped_subscription_gives_the_signal_back", Duration::from_secs(30));
+}
+
+#[test]
+#[ignore = "run by a_dropped_subscription_gives_the_signal_back in a child process"]
+fn child_a_dropped_subscription_gives_the_signal_back() {
+    let rx = corio::signal::notify(&[libc::SIGUSR2]).unwrap();
+    assert_ne!(handler_of(libc::SIGUSR2), libc::SIG_DFL);
+    drop(rx);
+    let other = corio::signal::notify(&[libc::SIGHUP]).unwrap(); // prunes
+    assert_eq!(handler_of(libc::SIGUSR2), libc::SIG_DFL);
+    drop(other);
+}
+
+/// The handler address installed for `signal`.
+fn handler_of(signal: libc::c_int) -> libc::sighandler_t {
+    // SAFETY: a null new action only reads the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        assert_eq!(libc::sigaction(signal, std::ptr::null(), &mut old), 0);
+        old.sa_sigaction
+    }
+}
+
+#[test]
+fn refused_signals_are_invalid_input() {
+    // Checked before any process-wide state changes: safe in-process.
+    for signal in [libc::SIGKILL, libc::SIGSTOP, libc::SIGSEGV, libc::SIGURG, 0, -1, 1000] {
+        let err = corio::signal::notify(&[libc::SIGUSR1, signal]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "signal {signal}");
+    }
 }
