@@ -33,9 +33,10 @@
 //!   is only `Read`/`Write` by `&mut`: there the exclusive borrow stands for
 //!   the lock (nobody else can operate on this `Async` meanwhile), and the
 //!   wait is the same `wait_ready` as [`Async::readable`].
-//! - Files on disk are always "ready" for epoll (which rejects them with
-//!   `EPERM`): wrap them and the first wait fails; use
-//!   [`spawn_blocking`](crate::blocking::spawn_blocking) for files.
+//! - Regular files on disk never report `WouldBlock` (their reads block the
+//!   thread on a slow disk instead) and epoll rejects them (`EPERM`, so
+//!   `readable` fails): use [`spawn_blocking`](crate::blocking::spawn_blocking)
+//!   for files.
 
 use crate::net::source::IoSource;
 use crate::sched::budget::spend as spend_budget;

@@ -188,7 +188,9 @@ impl Command {
     }
 
     /// The wrapped std command (for what this type does not forward, such as
-    /// `std::os::unix::process::CommandExt`).
+    /// `std::os::unix::process::CommandExt`). Stdio set through it counts as
+    /// unset for [`output`](Command::output), which then overrides it: set
+    /// stdio with this type's methods.
     pub fn as_std_mut(&mut self) -> &mut std::process::Command {
         &mut self.inner
     }
