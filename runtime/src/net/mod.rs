@@ -33,7 +33,7 @@
 
 mod io_lock;
 mod resolve;
-mod source;
+pub(crate) mod source;
 mod tcp;
 mod udp;
 pub mod unix;

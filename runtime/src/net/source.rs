@@ -156,6 +156,13 @@ impl<T: AsFd> IoSource<T> {
         &self.io
     }
 
+    /// The wrapped fd's owner, mutably (for `corio::io::Async`'s `Read` and
+    /// `Write` of a `T` that needs `&mut self`: the `&mut` borrow excludes
+    /// every other operation on this source).
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        &mut self.io
+    }
+
     /// Deregisters and returns the socket (still in non-blocking mode).
     pub(crate) fn into_inner(self) -> T {
         let IoSource { registration, io, .. } = self;
