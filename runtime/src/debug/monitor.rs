@@ -242,7 +242,7 @@ fn report(scheduler: &Scheduler, index: usize, id: u64, running_for: Duration) {
         "  {behind} started coroutines and {not_started} not yet started on worker {index} cannot run until it yields\n"
     ));
     text.push_str(
-        "  hint: a worker must not block: use corio's sockets, locks, channels and sleep, or run the blocking call on a std::thread and send the result back over a corio channel (docs/blocking-hazards.md)\n",
+        "  hint: move blocking work to corio::blocking::spawn_blocking or corio::fs (docs/blocking-hazards.md)\n",
     );
     let _ = io::stderr().lock().write_all(text.as_bytes());
 }
