@@ -32,6 +32,7 @@ LAYERS = {
     "debug": 3,
     "blocking": 3,
     "fs": 3,
+    "future": 3,
     "io": 3,
     "process": 3,
     "signal": 3,

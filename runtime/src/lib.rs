@@ -39,7 +39,7 @@
 //! 4. The public API, on `sched`'s park/unpark and the [`coroutine::Coroutine`]
 //!    handle: [`coroutine`] (spawn, park, the handle, [`JoinHandle`]),
 //!    [`time`], [`Runtime`] and [`run`], [`net`], [`chan`] and [`select!`],
-//!    [`sync`], [`blocking`], [`fs`], [`debug`], [`io`], [`process`], [`signal`],
+//!    [`sync`], [`blocking`], [`fs`], [`future`], [`debug`], [`io`], [`process`], [`signal`],
 //!    and [`is_cancelled_error`].
 //!
 //! docs/design.md has the map of files and how the protocols fit together.
@@ -61,6 +61,7 @@ pub mod chan;
 pub mod coroutine;
 pub mod debug;
 pub mod fs;
+pub mod future;
 pub mod io;
 pub mod net;
 pub mod process;

@@ -101,6 +101,25 @@ impl<T> JoinHandle<T> {
     }
 }
 
+/// Awaiting a `JoinHandle` from async code (any executor): ready with what
+/// `join` would return once the coroutine has finished. The waker is woken
+/// from the thread that completes the coroutine.
+impl<T> std::future::Future for JoinHandle<T> {
+    type Output = thread::Result<T>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let mut state = self.slot.state.lock();
+        if state.done {
+            return std::task::Poll::Ready(state.result.take().expect("a join handle takes the result once"));
+        }
+        state.waiter = Some(crate::task::Unparker::Waker(cx.waker().clone()));
+        std::task::Poll::Pending
+    }
+}
+
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle").field("id", &self.id).finish_non_exhaustive()

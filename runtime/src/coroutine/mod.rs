@@ -79,6 +79,7 @@ impl Coroutine {
         match &self.inner {
             Unparker::Task(task) => task.name.as_deref(),
             Unparker::Thread { thread, .. } => thread.name(),
+            Unparker::Waker(_) => None,
         }
     }
 
@@ -96,7 +97,7 @@ impl Coroutine {
     pub(crate) fn is_doomed(&self) -> bool {
         match &self.inner {
             Unparker::Task(task) => task.is_cancelling() || task.runtime_shutting_down(),
-            Unparker::Thread { .. } => false,
+            Unparker::Thread { .. } | Unparker::Waker(_) => false,
         }
     }
 
@@ -104,7 +105,7 @@ impl Coroutine {
     pub fn wait_reason(&self) -> WaitReason {
         match &self.inner {
             Unparker::Task(task) => task.wait_reason(),
-            Unparker::Thread { .. } => WaitReason::None,
+            Unparker::Thread { .. } | Unparker::Waker(_) => WaitReason::None,
         }
     }
 

@@ -48,6 +48,8 @@ pub(crate) enum Unparker {
     Task(Arc<Task>),
     /// A plain thread, with its id from the same counter as coroutines'.
     Thread { thread: thread::Thread, id: u64 },
+    /// An async task awaiting a `JoinHandle` (never inside a `Coroutine`).
+    Waker(std::task::Waker),
 }
 
 impl Unparker {
@@ -56,6 +58,7 @@ impl Unparker {
         match self {
             Unparker::Task(task) => task.unpark(),
             Unparker::Thread { thread, .. } => thread.unpark(),
+            Unparker::Waker(waker) => waker.wake_by_ref(),
         }
     }
 
@@ -64,6 +67,7 @@ impl Unparker {
         match self {
             Unparker::Task(task) => task.id,
             Unparker::Thread { id, .. } => *id,
+            Unparker::Waker(_) => 0,
         }
     }
 }
