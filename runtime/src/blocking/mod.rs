@@ -88,7 +88,7 @@ where
     // job has run or been dropped (the contract above).
     let job: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(job) };
     pool_for_caller().submit(job);
-    JoinHandle::new(slot, CoroutineId::from_raw(id))
+    JoinHandle::new(slot, CoroutineId::from_raw(id), None)
 }
 
 /// Runs `f` on the blocking pool when called from a coroutine (so the worker

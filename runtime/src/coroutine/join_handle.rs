@@ -11,9 +11,9 @@
 use crate::coroutine::{self, CoroutineId};
 use crate::sched::context;
 use crate::sched::park::park_for;
-use crate::task::{Slot, WaitReason, CANCELLED};
+use crate::task::{Slot, Task, WaitReason, CANCELLED};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread;
 
 /// An owned permission to wait for a coroutine's result (`std::thread`'s
@@ -21,11 +21,31 @@ use std::thread;
 pub struct JoinHandle<T> {
     slot: Arc<Slot<T>>,
     id: CoroutineId,
+    /// The coroutine, for `cancel` (None for a blocking job).
+    task: Option<Weak<Task>>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(slot: Arc<Slot<T>>, id: CoroutineId) -> JoinHandle<T> {
-        JoinHandle { slot, id }
+    pub(crate) fn new(slot: Arc<Slot<T>>, id: CoroutineId, task: Option<Weak<Task>>) -> JoinHandle<T> {
+        JoinHandle { slot, id, task }
+    }
+
+    /// Cancels the coroutine. Its current or next blocking corio call, and
+    /// every later one, stops waiting: a call that returns `io::Result`
+    /// (socket I/O, files) fails with an error [`crate::is_cancelled_error`]
+    /// recognises (not `Interrupted`, which std's `write_all` and
+    /// `read_exact` would retry); any other (park, sleep, channel
+    /// operations, locks, join) unwinds with the [`CANCELLED`] payload, so
+    /// destructors run and `join` returns `Err` with [`crate::is_cancelled`]
+    /// true. Never an unwind at an arbitrary point: only inside a corio
+    /// blocking call. A coroutine that has not started is dropped without
+    /// running. A socket a cancelled coroutine waited on stays usable by
+    /// others. A blocking job (`spawn_blocking`) cannot be interrupted:
+    /// cancelling its handle does nothing.
+    pub fn cancel(&self) {
+        if let Some(task) = self.task.as_ref().and_then(Weak::upgrade) {
+            task.cancel();
+        }
     }
 }
 
@@ -66,6 +86,11 @@ impl<T> JoinHandle<T> {
     /// a shutdown unwind): it then blocks the thread. For `block_on`, whose
     /// coroutine may borrow from the caller's frame.
     pub(crate) fn join_to_the_end(self) -> thread::Result<T> {
+        // If this coroutine is unwound while it waits (a cancel, or the
+        // shutdown of its own runtime force-unwinding it), the unwind must
+        // not leave this frame before the job is done with what it borrows:
+        // the guard blocks the thread until then.
+        let _until_done = UntilDone(&self.slot);
         loop {
             let cancelled = {
                 let mut state = self.slot.state.lock();
@@ -98,6 +123,25 @@ impl<T> JoinHandle<T> {
     /// The coroutine's id.
     pub fn id(&self) -> CoroutineId {
         self.id
+    }
+}
+
+/// Blocks the thread, when dropped, until the slot is done (see
+/// `join_to_the_end`); free when it already is.
+struct UntilDone<'a, T>(&'a Arc<Slot<T>>);
+
+impl<T> Drop for UntilDone<'_, T> {
+    fn drop(&mut self) {
+        loop {
+            {
+                let mut state = self.0.state.lock();
+                if state.done {
+                    return;
+                }
+                state.waiter = Some(coroutine::current_thread().into_unparker());
+            }
+            std::thread::park();
+        }
     }
 }
 

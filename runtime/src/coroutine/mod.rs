@@ -109,6 +109,14 @@ impl Coroutine {
         }
     }
 
+    /// Cancels the coroutine: its current or next blocking corio call stops
+    /// waiting (see [`JoinHandle::cancel`]). Does nothing to a plain thread.
+    pub fn cancel(&self) {
+        if let Unparker::Task(task) = &self.inner {
+            task.cancel();
+        }
+    }
+
     pub(crate) fn into_unparker(self) -> Unparker {
         self.inner
     }
@@ -257,6 +265,7 @@ where
     T: Send + 'a,
 {
     // SAFETY: the caller's contract is the callee's.
-    let (id, slot) = unsafe { crate::sched::spawn_borrowing(scheduler, name, stack_size, spawned_at, f)? };
-    Ok(JoinHandle::new(slot, CoroutineId::from_raw(id)))
+    let (id, slot, task) =
+        unsafe { crate::sched::spawn_borrowing(scheduler, name, stack_size, spawned_at, f)? };
+    Ok(JoinHandle::new(slot, CoroutineId::from_raw(id), Some(task)))
 }

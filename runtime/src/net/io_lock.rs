@@ -85,7 +85,7 @@ impl IoLock {
         if self.try_lock() {
             return Ok(IoLockGuard(self));
         }
-        if context::cancelling() {
+        if context::cancelling() || context::cancel_requested() {
             return Err(cancelled_error());
         }
         let queued = Queued { lock: self, me: coroutine::current() };
@@ -108,7 +108,7 @@ impl IoLock {
                 Some(deadline) => coroutine::park_until(deadline, WaitReason::Io),
                 None => coroutine::park_for(WaitReason::Io),
             }
-            if context::cancelling() {
+            if context::cancelling() || context::cancel_requested() {
                 return Err(cancelled_error());
             }
         }

@@ -324,7 +324,7 @@ impl<T: AsFd> IoSource<T> {
         deadline: Option<Instant>,
         registered: &mut Option<Arc<Registered>>,
     ) -> io::Result<()> {
-        if task.is_cancelling() {
+        if task.is_cancelling() || task.cancel_requested() {
             return Err(cancelled_error());
         }
         let registered = match registered {
@@ -334,6 +334,10 @@ impl<T: AsFd> IoSource<T> {
         let registration = &registered.registration;
         let waker = task.io_waker();
         loop {
+            if task.cancel_requested() {
+                registration.cancel(dir, &waker);
+                return Err(cancelled_error());
+            }
             match registration.poll_ready(dir, &waker)? {
                 Readiness::Ready => return Ok(()),
                 Readiness::Armed => {

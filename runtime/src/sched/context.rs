@@ -72,12 +72,23 @@ pub(crate) fn with_current_task<R>(f: impl FnOnce(Option<&Task>) -> R) -> R {
     f(unsafe { ptr.as_ref() })
 }
 
-/// Is the running coroutine being unwound at shutdown, or is this thread
-/// dropping coroutines that never started? Blocking calls made by their
+/// Is the running coroutine being unwound at shutdown (or after a cancel),
+/// or is this thread dropping coroutines that never started? Blocking calls made by their
 /// destructors then fail or return at once instead of waiting: what they
 /// wait for is being torn down too.
 pub(crate) fn cancelling() -> bool {
-    TEARING_DOWN.with(|t| t.get()) || with_current_task(|task| task.is_some_and(|t| t.is_cancelling()))
+    TEARING_DOWN.with(|t| t.get())
+        || with_current_task(|task| {
+            // Also the unwind of a cancelled coroutine: its destructors'
+            // waits give up as at shutdown.
+            task.is_some_and(|t| t.is_cancelling() || (t.cancel_requested() && std::thread::panicking()))
+        })
+}
+
+/// Has the running coroutine been cancelled (`JoinHandle::cancel`)? Its
+/// I/O waits fail with the cancellation error; its other waits unwind.
+pub(crate) fn cancel_requested() -> bool {
+    with_current_task(|task| task.is_some_and(|t| t.cancel_requested()))
 }
 
 pub(crate) fn in_coroutine() -> bool {

@@ -26,14 +26,18 @@ fn park_current_inner(task: &Arc<Task>, deadline: Option<Instant>, reason: WaitR
     if task.park_state.try_consume_token() {
         return;
     }
-    if task.is_cancelling() {
+    let cancel = task.cancel_requested() && reason != WaitReason::Io;
+    if task.is_cancelling() || cancel {
         if std::thread::panicking() {
-            // A destructor run by the shutdown unwind: it must not suspend
-            // again; return (a spurious wake-up) and let it finish.
+            // A destructor run by the shutdown (or cancel) unwind: it must
+            // not suspend again; return (a spurious wake-up) and let it finish.
             return;
         }
-        // User code caught the shutdown unwind (a catch-all `catch_unwind`)
-        // and carried on: raise it again so the coroutine does end.
+        // Cancelled (`JoinHandle::cancel`), or user code caught the shutdown
+        // unwind (a catch-all `catch_unwind`) and carried on: unwind with
+        // the cancel payload, so destructors run and `join` reports it.
+        // (An I/O wait is not unwound: it returns, and the I/O call fails
+        // with the cancellation error instead, as `io::Result` callers expect.)
         std::panic::resume_unwind(Box::new(crate::task::CANCELLED));
     }
     let worker = context::worker().expect("a running coroutine is on a worker thread");

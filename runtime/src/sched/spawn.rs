@@ -30,7 +30,7 @@ pub(crate) unsafe fn spawn_borrowing<'a, F, T>(
     stack_size: Option<usize>,
     spawned_at: Option<&'static Location<'static>>,
     f: F,
-) -> io::Result<(u64, Arc<Slot<T>>)>
+) -> io::Result<(u64, Arc<Slot<T>>, std::sync::Weak<Task>)>
 where
     F: FnOnce() -> T + Send + 'a,
     T: Send + 'a,
@@ -64,6 +64,7 @@ where
     let entry: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(entry) };
     let parent = context::with_current_task(|task| task.map_or(0, |task| task.id));
     let task = Arc::new(Task::new(id, name, entry, stack, parent, spawned_at));
+    let weak = Arc::downgrade(&task);
     match local {
         Some(worker) => {
             metrics::bump(&worker.me().metrics.spawned);
@@ -72,5 +73,5 @@ where
         None => scheduler.injector.push(task),
     }
     scheduler.notify_work();
-    Ok((id, slot))
+    Ok((id, slot, weak))
 }

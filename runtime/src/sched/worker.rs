@@ -347,6 +347,13 @@ impl WorkerLocal {
         // other access to the body.
         let body = unsafe { task.body_mut() };
         if matches!(body, Body::Fresh { .. }) {
+            if task.cancel_requested() {
+                // Cancelled before it started: dropped without running (its
+                // JoinHandle reports the cancellation).
+                let body = std::mem::replace(body, Body::Gone);
+                context::with_teardown_mode(|| drop(body));
+                return;
+            }
             if !task.placed.get() {
                 if let Some(target) = self.less_loaded_worker() {
                     // Still fresh, so it may move: see `less_loaded_worker`.

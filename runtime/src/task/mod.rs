@@ -112,6 +112,9 @@ pub(crate) struct Task {
     /// the root can tell corosensei's unwind from a user panic, and `park`
     /// returns at once inside destructors run by that unwind.
     pub(crate) cancelling: AtomicBool,
+    /// Set by `cancel` (`JoinHandle::cancel`, `Coroutine::cancel`): its
+    /// current or next blocking call stops waiting (any thread sets it).
+    cancel_requested: AtomicBool,
     wait_reason: AtomicU8,
     /// Position in the owner's registry of started tasks (owner only).
     pub(crate) registry_index: Cell<usize>,
@@ -175,6 +178,7 @@ impl Task {
             park_state: ParkState::new(),
             owner: OnceLock::new(),
             cancelling: AtomicBool::new(false),
+            cancel_requested: AtomicBool::new(false),
             wait_reason: AtomicU8::new(WaitReason::None as u8),
             registry_index: Cell::new(usize::MAX),
             yielder: Cell::new(std::ptr::null()),
@@ -227,6 +231,21 @@ impl Task {
             let owner = self.owner.get().expect("a parked coroutine has started");
             owner.schedule(self.clone());
         }
+    }
+
+    /// Asks the coroutine to stop waiting: its current or next blocking call
+    /// returns a cancellation error (I/O) or unwinds with `CANCELLED`; a
+    /// coroutine not started yet is dropped without running. Any thread.
+    pub(crate) fn cancel(self: &Arc<Task>) {
+        self.cancel_requested.store(true, Ordering::SeqCst);
+        if self.owner.get().is_some() {
+            self.unpark();
+        }
+    }
+
+    /// Was `cancel` called?
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.cancel_requested.load(Ordering::Relaxed)
     }
 
     /// Has the runtime this task belongs to begun to shut down?
