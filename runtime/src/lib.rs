@@ -71,7 +71,7 @@ pub mod sync;
 pub mod time;
 
 pub use cancel::is_cancelled_error;
-pub use coroutine::{spawn, yield_now, JoinHandle};
+pub use coroutine::{scope, spawn, yield_now, JoinHandle};
 pub use runtime::{run, Runtime, RuntimeBuilder, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD};
 pub use task::{is_cancelled, WaitReason, CANCELLED};
 

@@ -194,25 +194,12 @@ fn destructor_locks_a_mutex_released_by_an_earlier_unwind() {
 #[ignore = "run by destructor_locks_a_mutex_released_by_an_earlier_unwind in a child process"]
 fn child_destructor_locks_a_mutex_released_by_an_earlier_unwind() {
     // Run by its parent test in a child process (its failure is a hang).
-    // One worker, unwound in start order: X, A (holds the mutex), B (queued on
-    // it for over 1 ms), C (whose destructor locks it).
+    // One worker, unwound newest first: X, B (queued on the mutex for over
+    // 1 ms), A (holds it), C (whose destructor locks it).
     let m = Arc::new(Mutex::new(0));
     let locked_in_drop = Arc::new(AtomicBool::new(false));
     let rt = runtime(1);
     let (tx, rx) = corio::chan::bounded::<()>(0);
-    let x = spawn(&rt, move || {
-        let _ = rx.recv();
-    });
-    parked(&x, WaitReason::Sync);
-    let m2 = Arc::clone(&m);
-    let a = spawn(&rt, move || {
-        let _g = m2.lock();
-        park_forever();
-    });
-    parked(&a, WaitReason::Park);
-    let m2 = Arc::clone(&m);
-    let b = spawn(&rt, move || *m2.lock() += 1);
-    parked(&b, WaitReason::Sync);
     let (m2, flag) = (Arc::clone(&m), Arc::clone(&locked_in_drop));
     let c = spawn(&rt, move || {
         let _d = OnDrop(move || {
@@ -222,6 +209,19 @@ fn child_destructor_locks_a_mutex_released_by_an_earlier_unwind() {
         park_forever();
     });
     parked(&c, WaitReason::Park);
+    let m2 = Arc::clone(&m);
+    let a = spawn(&rt, move || {
+        let _g = m2.lock();
+        park_forever();
+    });
+    parked(&a, WaitReason::Park);
+    let m2 = Arc::clone(&m);
+    let b = spawn(&rt, move || *m2.lock() += 1);
+    parked(&b, WaitReason::Sync);
+    let x = spawn(&rt, move || {
+        let _ = rx.recv();
+    });
+    parked(&x, WaitReason::Sync);
     past_handoff_threshold();
     drop(rt);
     drop(tx);
@@ -251,8 +251,15 @@ fn destructor_waiting_for_a_lock_held_by_a_later_unwound_coroutine_aborts() {
 #[ignore = "run by destructor_waiting_for_a_lock_held_by_a_later_unwound_coroutine_aborts in a child process"]
 fn child_destructor_waiting_for_a_lock_held_by_a_later_unwound_coroutine_aborts() {
     // Run by its parent test in a child process (it aborts, by design).
+    // Unwound newest first: the destructor's coroutine before the holder.
     let m = Arc::new(Mutex::new(()));
     let rt = runtime(1);
+    let m2 = Arc::clone(&m);
+    let a = spawn(&rt, move || {
+        let _g = m2.lock();
+        park_forever();
+    });
+    parked(&a, WaitReason::Park);
     let (tx, rx) = mpsc::channel();
     let m2 = Arc::clone(&m);
     rt.spawn(move || {
@@ -268,12 +275,6 @@ fn child_destructor_waiting_for_a_lock_held_by_a_later_unwound_coroutine_aborts(
     });
     let c = rx.recv_timeout(Duration::from_secs(10)).unwrap();
     parked(&c, WaitReason::Park);
-    let m2 = Arc::clone(&m);
-    let a = spawn(&rt, move || {
-        let _g = m2.lock();
-        park_forever();
-    });
-    parked(&a, WaitReason::Park);
     drop(rt); // aborts
     unreachable!("the shutdown returned although a destructor waited for a lock nobody releases");
 }
@@ -294,17 +295,18 @@ fn oncelock_in_a_destructor_waits_for_an_initialiser_unwound_first() {
 fn child_oncelock_in_a_destructor_waits_for_an_initialiser_unwound_first() {
     let cell = Arc::new(corio::sync::OnceLock::new());
     let rt = runtime(1);
-    let c2 = Arc::clone(&cell);
-    let init = spawn(&rt, move || {
-        c2.get_or_init(|| -> u32 { park_forever() });
-    });
-    parked(&init, WaitReason::Park);
+    // Unwound newest first: the initialiser (spawned last) before `d`.
     let c2 = Arc::clone(&cell);
     let d = spawn(&rt, move || {
         let _d = OnDrop(move || assert_eq!(*c2.get_or_init(|| 7), 7));
         park_forever();
     });
     parked(&d, WaitReason::Park);
+    let c2 = Arc::clone(&cell);
+    let init = spawn(&rt, move || {
+        c2.get_or_init(|| -> u32 { park_forever() });
+    });
+    parked(&init, WaitReason::Park);
     drop(rt);
     assert_eq!(cell.get(), Some(&7));
 }
@@ -324,22 +326,22 @@ fn oncelock_in_a_destructor_aborts_rather_than_spin_when_the_initialiser_is_unwo
 #[test]
 #[ignore = "run by oncelock_in_a_destructor_aborts_rather_than_spin_when_the_initialiser_is_unwound_later in a child process"]
 fn child_oncelock_in_a_destructor_before_its_initialiser() {
-    // The destructor's coroutine starts first, so it is unwound before the
-    // initialiser on the one worker: the initialiser never finishes. Before
-    // the fix this spun at 100 % CPU for ever.
+    // The destructor's coroutine starts last, so it is unwound (newest
+    // first) before the initialiser on the one worker: the initialiser never
+    // finishes. Before the fix this spun at 100 % CPU for ever.
     let cell = Arc::new(corio::sync::OnceLock::new());
     let rt = runtime(1);
+    let c2 = Arc::clone(&cell);
+    let init = spawn(&rt, move || {
+        c2.get_or_init(|| -> u32 { park_forever() });
+    });
+    parked(&init, WaitReason::Park);
     let c2 = Arc::clone(&cell);
     let d = spawn(&rt, move || {
         let _d = OnDrop(move || assert_eq!(*c2.get_or_init(|| 7u32), 7));
         park_forever();
     });
     parked(&d, WaitReason::Park);
-    let c2 = Arc::clone(&cell);
-    let init = spawn(&rt, move || {
-        c2.get_or_init(|| -> u32 { park_forever() });
-    });
-    parked(&init, WaitReason::Park);
     drop(rt); // aborts
     unreachable!("the shutdown returned although the initialiser never finished");
 }

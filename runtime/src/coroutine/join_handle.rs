@@ -86,33 +86,19 @@ impl<T> JoinHandle<T> {
     /// a shutdown unwind): it then blocks the thread. For `block_on`, whose
     /// coroutine may borrow from the caller's frame.
     pub(crate) fn join_to_the_end(self) -> thread::Result<T> {
-        // If this coroutine is unwound while it waits (a cancel, or the
-        // shutdown of its own runtime force-unwinding it), the unwind must
-        // not leave this frame before the job is done with what it borrows:
-        // the guard blocks the thread until then.
-        let _until_done = UntilDone(&self.slot);
-        loop {
-            let cancelled = {
-                let mut state = self.slot.state.lock();
-                if state.done {
-                    return state.result.take().expect("a join handle takes the result once");
-                }
-                let cancelled = context::cancelling();
-                state.waiter = Some(
-                    if cancelled { coroutine::current_thread() } else { coroutine::current() }
-                        .into_unparker(),
-                );
-                cancelled
-            };
-            if cancelled {
-                std::thread::park();
-            } else {
-                crate::sched::park::set_wait_object(crate::task::WaitObject::Join {
-                    id: self.id.as_u64().get(),
-                });
-                park_for(WaitReason::Join);
+        // The job may borrow the caller's frame: no cancel or unwind may cut
+        // this wait short (`until_done`).
+        super::until_done::wait_until_done("a job borrowing its caller's frame", |waiter| {
+            let mut state = self.slot.state.lock();
+            if state.done {
+                return true;
             }
-        }
+            if waiter.is_some() {
+                state.waiter = waiter;
+            }
+            false
+        });
+        self.slot.state.lock().result.take().expect("a join handle takes the result once")
     }
 
     /// Has the coroutine finished (returned, panicked or been cancelled)?
@@ -123,25 +109,6 @@ impl<T> JoinHandle<T> {
     /// The coroutine's id.
     pub fn id(&self) -> CoroutineId {
         self.id
-    }
-}
-
-/// Blocks the thread, when dropped, until the slot is done (see
-/// `join_to_the_end`); free when it already is.
-struct UntilDone<'a, T>(&'a Arc<Slot<T>>);
-
-impl<T> Drop for UntilDone<'_, T> {
-    fn drop(&mut self) {
-        loop {
-            {
-                let mut state = self.0.state.lock();
-                if state.done {
-                    return;
-                }
-                state.waiter = Some(coroutine::current_thread().into_unparker());
-            }
-            std::thread::park();
-        }
     }
 }
 

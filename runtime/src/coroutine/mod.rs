@@ -8,8 +8,13 @@
 //! built on this API (channels, locks) therefore work in both worlds.
 
 mod join_handle;
+mod local;
+mod scope;
+mod until_done;
 
 pub use self::join_handle::JoinHandle;
+pub use self::local::LocalKey;
+pub use self::scope::{scope, Scope, ScopedJoinHandle};
 pub(crate) use crate::sched::park::{park_for, park_until};
 
 use crate::sched::{context, Scheduler};

@@ -16,17 +16,17 @@ use std::time::Instant;
 /// Parks the calling coroutine (`task`, running on this thread) until an
 /// unpark, or until `deadline` if given. May return spuriously.
 pub(crate) fn park_current(task: &Arc<Task>, deadline: Option<Instant>, reason: WaitReason) {
-    park_current_inner(task, deadline, reason);
+    park_current_inner(task, deadline, reason, true);
     // Whatever way the park ended (it may not have suspended at all), the
     // recorded wait object is over: a later bare park must not show it.
     task.wait_object.set(WaitObject::None);
 }
 
-fn park_current_inner(task: &Arc<Task>, deadline: Option<Instant>, reason: WaitReason) {
+fn park_current_inner(task: &Arc<Task>, deadline: Option<Instant>, reason: WaitReason, cancellable: bool) {
     if task.park_state.try_consume_token() {
         return;
     }
-    let cancel = task.cancel_requested() && reason != WaitReason::Io;
+    let cancel = cancellable && task.cancel_requested() && reason != WaitReason::Io;
     if task.is_cancelling() || cancel {
         if std::thread::panicking() {
             // A destructor run by the shutdown (or cancel) unwind: it must
@@ -99,4 +99,18 @@ pub(crate) fn set_wait_object(object: WaitObject) {
             task.wait_object.set(object);
         }
     });
+}
+
+/// As `park_for`, but a cancel (`JoinHandle::cancel`) does not unwind it: for
+/// waits that must last until something borrowed from the caller's frame is
+/// released (a scope's coroutines, a borrowing blocking job).
+pub(crate) fn park_for_uncancellable(reason: WaitReason) {
+    match context::current_task() {
+        Some(task) => {
+            park_current_inner(&task, None, reason, false);
+            task.wait_object.set(WaitObject::None);
+        }
+        None if context::cancelling() => {}
+        None => std::thread::park(),
+    }
 }

@@ -21,6 +21,12 @@ impl WorkerLocal {
     pub(super) fn shut_down(&self) {
         loop {
             let started = std::mem::take(&mut *self.registry.borrow_mut());
+            // Newest first (by id: ids are handed out in spawn order, per
+            // block): the coroutines a scope (or a borrowing `block_on`)
+            // waits for are spawned after it, and must be gone before it is
+            // unwound (it cannot free what they borrow while they exist).
+            let mut started = started;
+            started.sort_unstable_by_key(|task| std::cmp::Reverse(task.id));
             for task in &started {
                 task.cancelling.store(true, Ordering::Relaxed);
                 // SAFETY: we are the owner of every task in the registry.
@@ -37,6 +43,8 @@ impl WorkerLocal {
                         eprintln!("corio: coroutine {} panicked while being dropped at shutdown", task.id);
                     }
                     drop(coro);
+                    // Its coroutine-locals go on this, its thread (they may be `!Send`).
+                    drop(std::mem::take(&mut *task.locals.borrow_mut()));
                 }
             }
             let mut queued: Vec<Arc<Task>> = Vec::new();

@@ -394,6 +394,9 @@ impl WorkerLocal {
             CoroutineResult::Yield(Suspend::Yield) => self.ready.borrow_mut().push_back(task),
             CoroutineResult::Return(()) => {
                 metrics::bump(&self.me().metrics.finished);
+                // Its coroutine-local values end with it (their destructors
+                // run here, on its thread, outside any coroutine).
+                drop(std::mem::take(&mut *task.locals.borrow_mut()));
                 let Body::Started(coro) = std::mem::replace(body, Body::Gone) else { unreachable!() };
                 self.stacks.borrow_mut().put(&self.scheduler.stack_pool, coro.into_stack());
                 self.count_cached_stacks();

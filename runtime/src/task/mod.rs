@@ -143,6 +143,9 @@ pub(crate) struct Task {
     pub(crate) dump_requested: Cell<bool>,
     /// The instruction pointers recorded by that resume (owner only).
     pub(crate) dump_stack: RefCell<Vec<usize>>,
+    /// Its `coroutine_local!` values, by key address (the coroutine itself
+    /// only; dropped when it ends, see `coroutine::local`).
+    pub(crate) locals: RefCell<Vec<(usize, Box<dyn std::any::Any>)>>,
     /// This coroutine's netpoll waker, made on its first blocking I/O and
     /// reused (it holds a `Weak` to the task, so no cycle).
     io_waker: OnceLock<ArcWake>,
@@ -151,7 +154,7 @@ pub(crate) struct Task {
 
 // SAFETY: the non-thread-safe parts (`body`, `registry_index`, `yielder`,
 // `budget`, `placed`, `counted_parked`, `wait_object`, `parked_since`,
-// `dump_requested`, `dump_stack`) are accessed only by the thread entitled to
+// `dump_requested`, `dump_stack`, `locals`) are accessed only by the thread entitled to
 // by the module invariants: the queue holder while fresh, the owner worker
 // (and the coroutine it runs) once started. A fresh task holds
 // a `Send` closure and an unused stack; the `!Send` coroutine exists only once
@@ -191,6 +194,7 @@ impl Task {
             parked_since: Cell::new(0),
             dump_requested: Cell::new(false),
             dump_stack: RefCell::new(Vec::new()),
+            locals: RefCell::new(Vec::new()),
             io_waker: OnceLock::new(),
             body: UnsafeCell::new(Body::Fresh { entry, stack }),
         }
