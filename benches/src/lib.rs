@@ -7,6 +7,7 @@
 //! file-descriptor limit, `/proc` readers for a process's CPU time and resident memory, and a
 //! duration parser for flags such as `10s` or `500ms`.
 
+pub mod http;
 pub mod micro;
 pub mod svg;
 
