@@ -175,7 +175,9 @@ fn close_gracefully(mut stream: TcpStream) -> io::Result<()> {
     let mut sink = vec![0u8; READ_SIZE];
     let mut drained = 0;
     while drained < 8 * proto::MAX_BODY {
-        let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else { break };
+        let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
+            break;
+        };
         stream.set_read_timeout(Some(left))?;
         match stream.read(&mut sink) {
             Ok(0) | Err(_) => break,

@@ -171,7 +171,9 @@ fn keep_alive_and_pipelining() {
     let mut batch = Vec::new();
     for i in 0..16 {
         let body = format!("request {i}");
-        batch.extend_from_slice(format!("POST /echo HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+        batch.extend_from_slice(
+            format!("POST /echo HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes(),
+        );
     }
     client.send(&batch);
     for i in 0..16 {
@@ -213,7 +215,8 @@ fn oversized_head_gets_431_and_body_413() {
     let mut client = Client::connect(&server);
     let mut writer = client.stream.try_clone().unwrap();
     let sender = std::thread::spawn(move || {
-        let _ = writer.write_all(format!("POST /echo HTTP/1.1\r\nContent-Length: {}\r\n\r\n", 2 << 20).as_bytes());
+        let _ = writer
+            .write_all(format!("POST /echo HTTP/1.1\r\nContent-Length: {}\r\n\r\n", 2 << 20).as_bytes());
         let _ = writer.write_all(&vec![b'x'; 2 << 20]);
     });
     assert_eq!(client.reply().status(), 413);
@@ -255,10 +258,19 @@ fn static_files() {
     assert_eq!((reply.status(), reply.body.as_slice()), (200, &b"<p>hi</p>"[..]));
     assert_eq!(reply.header("content-type"), Some("text/html; charset=utf-8"));
     let reply = client.get("/static/sub/data.json?v=1");
-    assert_eq!((reply.header("content-type"), reply.body.as_slice()), (Some("application/json"), &b"[1]"[..]));
+    assert_eq!(
+        (reply.header("content-type"), reply.body.as_slice()),
+        (Some("application/json"), &b"[1]"[..])
+    );
     assert_eq!(client.get("/static/missing.txt").status(), 404);
     assert_eq!(client.get("/static/sub").status(), 404); // a directory
-    for path in ["/static/../corio-http-secret.txt", "/static/sub/../../corio-http-secret.txt", "/static//etc/passwd", "/static/./index.html", "/static/"] {
+    for path in [
+        "/static/../corio-http-secret.txt",
+        "/static/sub/../../corio-http-secret.txt",
+        "/static//etc/passwd",
+        "/static/./index.html",
+        "/static/",
+    ] {
         let reply = client.get(path);
         assert!(matches!(reply.status(), 403 | 404), "{path}: {reply:?}");
         assert_ne!(reply.body, b"secret");
@@ -306,9 +318,17 @@ fn sigterm_closes_idle_keep_alive_and_exits_zero() {
     let mut server = start(None);
     let mut client = Client::connect(&server);
     assert_eq!(client.get("/").status(), 200); // now idle on a keep-alive connection
+    let mut busy = Client::connect(&server); // in the middle of a request
+    busy.send(b"POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nhalf ");
+    std::thread::sleep(Duration::from_millis(100));
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGTERM) };
     client.expect_closed();
+    // The request in progress is finished, with Connection: close.
+    busy.send(b"done!");
+    let reply = busy.reply();
+    assert_eq!((reply.body.as_slice(), reply.header("connection")), (&b"half done!"[..], Some("close")));
+    busy.expect_closed();
     let start = Instant::now();
     let status = loop {
         if let Some(status) = server.child.try_wait().unwrap() {

@@ -51,7 +51,8 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Refused> {
         Err(_) => return Err(Refused(400)),
     };
     let http10 = req.version == Some(0);
-    let (mut length, mut chunked, mut close, mut keep, mut expect_continue) = (None, false, false, false, false);
+    let (mut length, mut chunked, mut close, mut keep, mut expect_continue) =
+        (None, false, false, false, false);
     for header in req.headers.iter() {
         let name = header.name;
         let value = std::str::from_utf8(header.value).unwrap_or("").trim();
@@ -171,7 +172,8 @@ pub fn write_response(out: &mut Vec<u8>, response: &Response, http10: bool, keep
     with_date(|date| {
         let _ = write!(out, "HTTP/1.1 {status} {}\r\nServer: corio\r\nDate: {date}\r\n", reason(status));
     });
-    let _ = write!(out, "Content-Type: {}\r\nContent-Length: {}\r\n", response.content_type, response.body.len());
+    let _ =
+        write!(out, "Content-Type: {}\r\nContent-Length: {}\r\n", response.content_type, response.body.len());
     if let Some(methods) = response.allow {
         let _ = write!(out, "Allow: {methods}\r\n");
     }
@@ -229,7 +231,8 @@ pub fn with_date<R>(f: impl FnOnce(&str) -> R) -> R {
 /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) for seconds since the Unix epoch.
 pub fn http_date(secs: u64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]; // 1970-01-01: Thu
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let (days, s) = (secs / 86400, secs % 86400);
     // Howard Hinnant's civil_from_days.
     let z = days as i64 + 719_468;
