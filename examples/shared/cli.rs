@@ -12,8 +12,16 @@ pub struct Args {
 
 /// Parses the command line of example `prog`; prints usage and exits on `--help` or an error.
 pub fn parse_args(prog: &str) -> Args {
-    let usage = format!("usage: {prog} [ADDR] [--workers N]   (default 127.0.0.1:7000)");
-    let mut parsed = Args { addr: String::from("127.0.0.1:7000"), workers: None };
+    parse_args_with(prog, "127.0.0.1:7000", &[]).0
+}
+
+/// [`parse_args`] with another default address and extra `--flag VALUE` options of the example's
+/// own (such as `--static DIR`), returned as (flag, value) pairs in command-line order.
+pub fn parse_args_with(prog: &str, default_addr: &str, options: &[&str]) -> (Args, Vec<(String, String)>) {
+    let extra: String = options.iter().map(|o| format!(" [{o} VALUE]")).collect();
+    let usage = format!("usage: {prog} [ADDR] [--workers N]{extra}   (default {default_addr})");
+    let mut parsed = Args { addr: default_addr.to_string(), workers: None };
+    let mut values = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -29,11 +37,15 @@ pub fn parse_args(prog: &str) -> Args {
                 println!("{usage}");
                 std::process::exit(0);
             }
+            other if options.contains(&other) => match args.next() {
+                Some(value) => values.push((arg, value)),
+                None => fail(prog, &usage, &format!("{other} needs a value")),
+            },
             other if !other.starts_with('-') => parsed.addr = other.to_string(),
             other => fail(prog, &usage, &format!("unknown flag {other}")),
         }
     }
-    parsed
+    (parsed, values)
 }
 
 fn fail(prog: &str, usage: &str, why: &str) -> ! {
