@@ -39,13 +39,13 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
 /// How long open connections get to finish after the signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
-struct Config {
+pub(crate) struct Config {
     /// Where `GET /static/<name>` files come from; `None`: disabled.
-    static_dir: Option<PathBuf>,
+    pub(crate) static_dir: Option<PathBuf>,
     /// Deadline for a whole request head, from its first byte.
-    header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
     /// Set on SIGTERM/SIGINT: finish the current request, then close.
-    stopping: AtomicBool,
+    pub(crate) stopping: AtomicBool,
 }
 
 // ---- Routes ----------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ fn close_gracefully(mut stream: TcpStream) -> io::Result<()> {
 
 // ---- Accepting and shutting down -------------------------------------------------------------
 
-fn accept_loop(listener: TcpListener, config: Arc<Config>, open: Arc<AtomicUsize>) {
+pub(crate) fn accept_loop(listener: TcpListener, config: Arc<Config>, open: Arc<AtomicUsize>) {
     let mut backoff = Duration::ZERO;
     for conn in listener.incoming() {
         if config.stopping.load(Ordering::SeqCst) {
