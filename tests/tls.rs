@@ -21,7 +21,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Starts tls_echo on a free port with the given handshake timeout; returns it and the path of
 /// its certificate.
 fn start(handshake_timeout_ms: &str) -> (Server, std::path::PathBuf) {
-    let cert = std::env::temp_dir().join(format!("corio-tls-test-{}-{:?}.pem", std::process::id(), Instant::now()));
+    let cert =
+        std::env::temp_dir().join(format!("corio-tls-test-{}-{:?}.pem", std::process::id(), Instant::now()));
     let mut child = Command::new(servers::example_binary("tls_echo"))
         .args(["127.0.0.1:0", "--workers", "2", "--cert-out"])
         .arg(&cert)
@@ -202,7 +203,10 @@ fn stack_probe_child() {
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let key = rustls::pki_types::PrivateKeyDer::try_from(ck.key_pair.serialize_der()).unwrap();
     let server_config = Arc::new(
-        rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(vec![ck.cert.der().clone()], key).unwrap(),
+        rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![ck.cert.der().clone()], key)
+            .unwrap(),
     );
     let mut roots = RootCertStore::empty();
     roots.add(ck.cert.der().clone()).unwrap();

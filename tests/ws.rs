@@ -71,8 +71,9 @@ fn thousand_connections() {
     let runtime = corio::Runtime::builder().workers(2).build().unwrap();
     let start = Instant::now();
     for wave in 0..5u64 {
-        let handles: Vec<_> =
-            (0..200u64).map(|i| runtime.spawn(move || session(connect_corio(addr), wave * 200 + i))).collect();
+        let handles: Vec<_> = (0..200u64)
+            .map(|i| runtime.spawn(move || session(connect_corio(addr), wave * 200 + i)))
+            .collect();
         for h in handles {
             h.join().unwrap_or_else(|_| panic!("a client failed; server stderr: {:?}", server.stderr.lock()));
         }
@@ -160,7 +161,11 @@ fn vanishing_clients() {
     // The server ends those coroutines and closes their sockets.
     let deadline = Instant::now() + Duration::from_secs(5);
     while open_fds(&server) > baseline {
-        assert!(Instant::now() < deadline, "server still holds {} fds (baseline {baseline})", open_fds(&server));
+        assert!(
+            Instant::now() < deadline,
+            "server still holds {} fds (baseline {baseline})",
+            open_fds(&server)
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // And still serves.
