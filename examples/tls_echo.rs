@@ -145,7 +145,7 @@ fn quiet(err: &io::Error) -> bool {
     matches!(err.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe)
 }
 
-fn serve(listener: TcpListener, config: Arc<ServerConfig>) {
+pub(crate) fn serve(listener: TcpListener, config: Arc<ServerConfig>) {
     let timeout = handshake_timeout();
     let mut backoff = Duration::ZERO;
     for conn in listener.incoming() {

@@ -61,7 +61,7 @@ fn gone(err: Error) -> Result<(), String> {
     }
 }
 
-fn serve(listener: TcpListener) {
+pub(crate) fn serve(listener: TcpListener) {
     let timeout = handshake_timeout();
     let mut backoff = Duration::ZERO;
     for conn in listener.incoming() {
