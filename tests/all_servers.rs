@@ -1,6 +1,8 @@
 //! The HTTP, TLS and WebSocket example servers on ONE runtime at once, under
 //! load from coroutine clients on the same runtime; every byte is checked.
 //! The examples are included as modules so their own accept loops run here.
+// Each example includes examples/shared/ itself: three copies here, on purpose.
+#![allow(clippy::duplicate_mod)]
 
 #[path = "../examples/http.rs"]
 #[allow(dead_code, unused_imports)]
