@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run-http.sh: corio's HTTP server (examples/http.rs) against the servers a user would pick
 # instead: Go net/http, hyper on tokio, may_minihttp, may running the same httparse loop, and a
-# thread per connection. wrk drives GET /plaintext:
+# thread per connection (`corio_min`: corio running that same minimal loop, to tell what the
+# runtime costs apart from the example's limits and timeouts). wrk drives GET /plaintext:
 #   c100   100 connections
 #   c1000  1,000 connections
 #   p256   256 connections, 16 requests pipelined per write (benches/wrk/pipeline16.lua)
@@ -35,7 +36,7 @@ TARGET="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | python3 -c
 GO=/usr/lib/go-1.19/bin/go
 if [ "$BUILD" = 1 ]; then
     (cd "$ROOT" && cargo build --release --example http >&2)
-    (cd "$ROOT" && cargo build --release -p corio-benches --bin http_hyper --bin http_may --bin http_may_minihttp --bin http_threads >&2)
+    (cd "$ROOT" && cargo build --release -p corio-benches --bin http_hyper --bin http_may --bin http_may_minihttp --bin http_threads --bin http_corio >&2)
     if [ -x "$GO" ]; then
         mkdir -p "$TARGET/go"
         (cd "$BENCHES/go" && GOPROXY=off GOFLAGS=-mod=mod "$GO" build -o "$TARGET/go/http_go" ./http)
@@ -43,6 +44,7 @@ if [ "$BUILD" = 1 ]; then
 fi
 declare -A CMD=(
     [corio]="$TARGET/release/examples/http"
+    [corio_min]="$TARGET/release/http_corio"
     [go]="$TARGET/go/http_go"
     [hyper]="$TARGET/release/http_hyper"
     [may_minihttp]="$TARGET/release/http_may_minihttp"
@@ -50,7 +52,7 @@ declare -A CMD=(
     [threads]="$TARGET/release/http_threads"
 )
 SERVERS=()
-for s in corio go hyper may_minihttp may threads; do
+for s in corio corio_min go hyper may_minihttp may threads; do
     [ -n "$ONLY" ] && [[ ",$ONLY," != *",$s,"* ]] && continue
     [ -x "${CMD[$s]}" ] || { echo "run-http: skipping $s (${CMD[$s]} missing)" >&2; continue; }
     SERVERS+=("$s")
