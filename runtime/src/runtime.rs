@@ -261,8 +261,10 @@ impl Drop for Runtime {
             );
             return;
         }
-        drop(self.monitor.take());
+        // Shutdown begins before anything else waits (the monitor's thread
+        // is joined next), so nothing queued starts after the drop began.
         self.scheduler.begin_shutdown();
+        drop(self.monitor.take());
         // No more signals to the worker threads (sampling) once they may exit.
         *self.scheduler.threads_alive.write() = false;
         for thread in self.threads.drain(..) {

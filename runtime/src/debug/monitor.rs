@@ -116,6 +116,8 @@ impl MonitorState {
             }
             let Some(scheduler) = self.scheduler.upgrade() else { return };
             if scheduler.is_shutting_down() {
+                // Close the reports of stalls that ended since the last look.
+                self.check_stalls(&scheduler);
                 return;
             }
             let signals = DUMP_SIGNALS.load(Ordering::Relaxed);
