@@ -6,11 +6,12 @@
 
 #[path = "common/servers.rs"]
 mod servers;
+#[path = "common/stack_probe.rs"]
+mod stack_probe;
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::Frame;
@@ -231,36 +232,13 @@ fn stack_probe_child() {
     });
 }
 
-fn probe_fits(side: &str, bytes: usize) -> bool {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "stack_probe_child", "--ignored", "--test-threads=1"])
-        .env(PROBE_ENV, format!("{side}:{bytes}"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() || stderr.contains("overflowed"), "probe failed otherwise: {stderr}");
-    out.status.success()
-}
-
 /// Smallest stack (4 KiB steps) with which the session completes, per side.
 #[test]
 #[ignore]
 fn stack_need() {
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     for side in ["server", "client"] {
-        let (mut lo, mut hi) = (16 << 10, 1 << 20);
-        assert!(probe_fits(side, hi));
-        if probe_fits(side, lo) {
-            hi = lo;
-        }
-        while hi - lo > 4096 {
-            let mid = (lo + hi) / 2 / 4096 * 4096;
-            if probe_fits(side, mid) {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
-        println!("tungstenite {side} upgrade+echo+close ({profile}): needs {} KiB of stack", hi >> 10);
+        let need = stack_probe::smallest_stack(PROBE_ENV, side);
+        println!("tungstenite {side} upgrade+echo+close ({profile}): needs {} KiB of stack", need >> 10);
     }
 }
