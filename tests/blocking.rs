@@ -122,3 +122,29 @@ fn the_pool_never_runs_more_threads_than_its_limit_and_queues_the_rest() {
     }
     assert!(runtime.metrics().blocking.threads <= 2, "{}", runtime.metrics());
 }
+
+/// A plain thread's blocking job runs on the process-wide pool: it is not
+/// queued on the latest runtime's pool, whose shutdown would cancel it (a
+/// flaky failure of the test above, when another test's runtime was the
+/// latest one and shut down meanwhile).
+#[test]
+fn a_plain_threads_job_survives_the_shutdown_of_the_latest_runtime() {
+    let runtime = corio::Runtime::builder().workers(1).max_blocking_threads(1).build().unwrap();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    // Occupy the runtime's only blocking thread, so a job queued there waits.
+    runtime.block_on(move || {
+        drop(corio::blocking::spawn_blocking(move || {
+            started_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+        }));
+    });
+    started_rx.recv_timeout(Duration::from_secs(10)).expect("the busy job started");
+    let job = corio::blocking::spawn_blocking(|| 7);
+    drop(runtime); // cancels whatever is still queued on its pool
+    let (joined_tx, joined_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || joined_tx.send(job.join().is_ok_and(|v| v == 7)));
+    let joined = joined_rx.recv_timeout(Duration::from_secs(10)).expect("the join hung");
+    let _ = release_tx.send(());
+    assert!(joined, "the job was cancelled by an unrelated runtime's shutdown");
+}

@@ -38,13 +38,11 @@ pub(crate) use self::pool::Pool;
 pub use self::pool::{BlockingMetrics, DEFAULT_MAX_BLOCKING_THREADS, IDLE_TIMEOUT};
 
 use crate::coroutine::{CoroutineId, JoinHandle};
-use crate::sched::Scheduler;
 use crate::task::{self, reserve_ids};
 use std::panic::{self, AssertUnwindSafe};
 
-/// Runs `f` on the blocking pool of the current runtime (or of the most
-/// recently built one, or a process-wide pool outside any runtime) and
-/// returns a handle to its result.
+/// Runs `f` on the blocking pool of the current runtime (a process-wide pool
+/// when called from a plain thread) and returns a handle to its result.
 ///
 /// ```
 /// corio::run(|| {
@@ -88,7 +86,7 @@ where
     // job has run or been dropped (the contract above).
     let job: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(job) };
     pool_for_caller().submit(job);
-    JoinHandle::new(slot, CoroutineId::from_raw(id), None)
+    JoinHandle::new(slot, CoroutineId::from_raw(id))
 }
 
 /// Runs `f` on the blocking pool when called from a coroutine (so the worker
@@ -113,9 +111,12 @@ where
     }
 }
 
+/// The pool of the caller's runtime; for a plain thread, the process-wide
+/// pool (not the latest runtime's: a job of a thread unrelated to a runtime
+/// must not be cancelled when that runtime shuts down).
 fn pool_for_caller() -> std::sync::Arc<Pool> {
-    match Scheduler::current_or_latest() {
-        Some(scheduler) => Pool::of(scheduler.id).unwrap_or_else(Pool::global),
+    match crate::sched::context::worker() {
+        Some(worker) => Pool::of(worker.scheduler.id).unwrap_or_else(Pool::global),
         None => Pool::global(),
     }
 }

@@ -11,23 +11,24 @@
 use crate::coroutine::{self, CoroutineId};
 use crate::sched::context;
 use crate::sched::park::park_for;
-use crate::task::{Slot, Task, WaitReason, CANCELLED};
+use crate::task::{JoinSlot, WaitReason, CANCELLED};
 use std::fmt;
-use std::sync::{Arc, Weak};
 use std::thread;
 
 /// An owned permission to wait for a coroutine's result (`std::thread`'s
 /// `JoinHandle` for coroutines). Dropping it detaches the coroutine.
 pub struct JoinHandle<T> {
-    slot: Arc<Slot<T>>,
+    /// The slot, in the coroutine's task (which `cancel` uses too) or, for
+    /// a blocking job, of its own.
+    slot: JoinSlot<T>,
     id: CoroutineId,
-    /// The coroutine, for `cancel` (None for a blocking job).
-    task: Option<Weak<Task>>,
+    /// The result was taken: nothing to drop when the handle goes.
+    taken: bool,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(slot: Arc<Slot<T>>, id: CoroutineId, task: Option<Weak<Task>>) -> JoinHandle<T> {
-        JoinHandle { slot, id, task }
+    pub(crate) fn new(slot: JoinSlot<T>, id: CoroutineId) -> JoinHandle<T> {
+        JoinHandle { slot, id, taken: false }
     }
 
     /// Cancels the coroutine. Its current or next blocking corio call, and
@@ -43,7 +44,7 @@ impl<T> JoinHandle<T> {
     /// others. A blocking job (`spawn_blocking`) cannot be interrupted:
     /// cancelling its handle does nothing.
     pub fn cancel(&self) {
-        if let Some(task) = self.task.as_ref().and_then(Weak::upgrade) {
+        if let Some(task) = self.slot.task() {
             task.cancel();
         }
     }
@@ -58,17 +59,18 @@ impl<T> JoinHandle<T> {
     /// blocks the thread. Called by a destructor while the runtime shuts down
     /// and unwinds the caller, it returns the cancellation error at once if
     /// the coroutine has not finished (it is being torn down as well).
-    pub fn join(self) -> thread::Result<T> {
+    pub fn join(mut self) -> thread::Result<T> {
         let result = self.join_inner();
         crate::sched::budget::spend();
         result
     }
 
-    fn join_inner(self) -> thread::Result<T> {
+    fn join_inner(&mut self) -> thread::Result<T> {
         loop {
             {
-                let mut state = self.slot.state.lock();
+                let mut state = self.slot.slot().state.lock();
                 if state.done {
+                    self.taken = true;
                     return state.result.take().expect("a join handle takes the result once");
                 }
                 if context::cancelling() {
@@ -85,11 +87,11 @@ impl<T> JoinHandle<T> {
     /// been dropped, even when the caller is cancelled (a destructor run by
     /// a shutdown unwind): it then blocks the thread. For `block_on`, whose
     /// coroutine may borrow from the caller's frame.
-    pub(crate) fn join_to_the_end(self) -> thread::Result<T> {
+    pub(crate) fn join_to_the_end(mut self) -> thread::Result<T> {
         // The job may borrow the caller's frame: no cancel or unwind may cut
         // this wait short (`until_done`).
         super::until_done::wait_until_done("a job borrowing its caller's frame", |waiter| {
-            let mut state = self.slot.state.lock();
+            let mut state = self.slot.slot().state.lock();
             if state.done {
                 return true;
             }
@@ -98,12 +100,13 @@ impl<T> JoinHandle<T> {
             }
             false
         });
-        self.slot.state.lock().result.take().expect("a join handle takes the result once")
+        self.taken = true;
+        self.slot.slot().state.lock().result.take().expect("a join handle takes the result once")
     }
 
     /// Has the coroutine finished (returned, panicked or been cancelled)?
     pub fn is_finished(&self) -> bool {
-        self.slot.state.lock().done
+        self.slot.slot().state.lock().done
     }
 
     /// The coroutine's id.
@@ -122,12 +125,24 @@ impl<T> std::future::Future for JoinHandle<T> {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        let mut state = self.slot.state.lock();
+        let this = self.get_mut();
+        let mut state = this.slot.slot().state.lock();
         if state.done {
+            this.taken = true;
             return std::task::Poll::Ready(state.result.take().expect("a join handle takes the result once"));
         }
         state.waiter = Some(crate::task::Unparker::Waker(cx.waker().clone()));
         std::task::Poll::Pending
+    }
+}
+
+/// Dropping the handle detaches the coroutine: a result already delivered
+/// is dropped now, one delivered later as it is delivered (`task::root`).
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if !self.taken {
+            self.slot.detach();
+        }
     }
 }
 

@@ -270,7 +270,6 @@ where
     T: Send + 'a,
 {
     // SAFETY: the caller's contract is the callee's.
-    let (id, slot, task) =
-        unsafe { crate::sched::spawn_borrowing(scheduler, name, stack_size, spawned_at, f)? };
-    Ok(JoinHandle::new(slot, CoroutineId::from_raw(id), Some(task)))
+    let (id, slot) = unsafe { crate::sched::spawn_borrowing(scheduler, name, stack_size, spawned_at, f)? };
+    Ok(JoinHandle::new(slot, CoroutineId::from_raw(id)))
 }

@@ -13,11 +13,12 @@
 use super::worker::WorkerLocal;
 use crate::task::{Suspend, Task};
 use std::cell::Cell;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 thread_local! {
     static WORKER: Cell<*const WorkerLocal> = const { Cell::new(std::ptr::null()) };
-    static CURRENT: Cell<*const Task> = const { Cell::new(std::ptr::null()) };
+    static CURRENT: Cell<Option<NonNull<Task>>> = const { Cell::new(None) };
     /// Set while this thread drops coroutines that never started (their
     /// captured values' destructors run outside any coroutine).
     static TEARING_DOWN: Cell<bool> = const { Cell::new(false) };
@@ -52,10 +53,7 @@ pub(crate) fn set_worker(worker: *const WorkerLocal) {
 
 /// The task of the coroutine running on this thread, if any.
 pub(crate) fn current_task() -> Option<Arc<Task>> {
-    let ptr = CURRENT.with(|c| c.get());
-    if ptr.is_null() {
-        return None;
-    }
+    let ptr = CURRENT.with(|c| c.get())?.as_ptr().cast_const();
     // SAFETY: `ptr` came from `Arc::as_ptr` of a task the worker holds for the
     // duration of the run, so the allocation is live and its strong count is
     // at least one; we add one for the returned handle.
@@ -69,7 +67,7 @@ pub(crate) fn current_task() -> Option<Arc<Task>> {
 pub(crate) fn with_current_task<R>(f: impl FnOnce(Option<&Task>) -> R) -> R {
     let ptr = CURRENT.with(|c| c.get());
     // SAFETY: as in `current_task`: live for the whole run.
-    f(unsafe { ptr.as_ref() })
+    f(ptr.map(|ptr| unsafe { ptr.as_ref() }))
 }
 
 /// Is the running coroutine being unwound at shutdown (or after a cancel),
@@ -92,19 +90,19 @@ pub(crate) fn cancel_requested() -> bool {
 }
 
 pub(crate) fn in_coroutine() -> bool {
-    !CURRENT.with(|c| c.get()).is_null()
+    CURRENT.with(|c| c.get()).is_some()
 }
 
-pub(crate) fn set_current(task: *const Task) {
-    CURRENT.with(|c| c.set(task));
+/// Publishes the task being resumed on this thread (`None` after).
+pub(crate) fn set_current(task: Option<&Arc<Task>>) {
+    CURRENT.with(|c| c.set(task.map(|task| NonNull::from(&**task))));
 }
 
 /// Switches from the running coroutine back to its worker with `why`.
 ///
 /// Must be called from inside a coroutine.
 pub(crate) fn suspend_current(why: Suspend) {
-    let ptr = CURRENT.with(|c| c.get());
-    assert!(!ptr.is_null(), "suspend_current outside a coroutine");
+    let ptr = CURRENT.with(|c| c.get()).expect("suspend_current outside a coroutine").as_ptr().cast_const();
     // SAFETY: the task is live during the run (module invariants), and we are
     // on its owner thread, the only one that touches `yielder`.
     let yielder = unsafe { (*ptr).yielder.get() };

@@ -161,10 +161,14 @@ impl WorkerHandle {
     fn clear_inbox(&self) {
         let stale = std::mem::take(&mut *self.inbox.lock());
         context::with_teardown_mode(|| {
-            drop(stale);
+            for task in stale {
+                // SAFETY: an inbox entry is a queue entry.
+                unsafe { task.drop_queue_entry() };
+            }
             loop {
                 match self.placed.steal() {
-                    crossbeam_deque::Steal::Success(task) => drop(task),
+                    // SAFETY: a placed entry is a queue entry.
+                    crossbeam_deque::Steal::Success(task) => unsafe { task.drop_queue_entry() },
                     crossbeam_deque::Steal::Retry => continue,
                     crossbeam_deque::Steal::Empty => break,
                 }
@@ -215,8 +219,8 @@ mod tests {
     fn fresh_tasks_left_in_a_closed_inbox_are_dropped_in_teardown_mode() {
         let worker = WorkerHandle::new(0, crossbeam_deque::Worker::new_fifo().stealer()).unwrap();
         let fresh = |value: RecordsContext| {
-            let entry = Box::new(move || drop(value));
-            Arc::new(Task::new(reserve_ids(1), None, entry, test_stack(), 0, None))
+            let entry = crate::task::Job::new(move || drop(value));
+            Arc::new(Task::new(reserve_ids(1), None, entry, test_stack(), 0, None)) as Arc<Task>
         };
         worker.push_inbox(fresh(RecordsContext));
         worker.close_and_clear_inbox();

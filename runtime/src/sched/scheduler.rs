@@ -104,7 +104,8 @@ impl Scheduler {
     pub(crate) fn finish_shutdown(&self) {
         context::with_teardown_mode(|| loop {
             match self.injector.steal() {
-                crossbeam_deque::Steal::Success(task) => drop(task),
+                // SAFETY: an injector entry is a queue entry.
+                crossbeam_deque::Steal::Success(task) => unsafe { task.drop_queue_entry() },
                 crossbeam_deque::Steal::Retry => continue,
                 crossbeam_deque::Steal::Empty => break,
             }

@@ -80,10 +80,10 @@ impl WorkerLocal {
         context::with_teardown_mode(|| {
             for task in queued {
                 // SAFETY: we hold the queue entry of a fresh task, or own a
-                // started one (whose body we leave alone).
-                let body = unsafe { task.body_mut() };
-                if matches!(body, Body::Fresh { .. }) {
-                    drop(std::mem::replace(body, Body::Gone)); // cancels its JoinHandle
+                // started one (whose body `discard_fresh` leaves alone).
+                // Cancels its JoinHandle.
+                if let Some(stack) = unsafe { task.discard_fresh() } {
+                    self.stacks.borrow_mut().put(&self.scheduler.stack_pool, stack);
                 }
             }
         });

@@ -3,22 +3,15 @@
 
 use super::{context, metrics, Scheduler};
 use crate::stack::round_stack_size;
-use crate::task::{self, reserve_ids, Slot, Task};
+use crate::task::{reserve_ids, Entry, Job, JoinSlot, Task};
 use std::io;
 use std::panic::Location;
 use std::sync::Arc;
 
-/// What a coroutine's entry owns, in the order it is dropped: the closure
-/// (with whatever it borrows) before the completer, whose drop reports the
-/// coroutine as finished. (Struct fields drop in declaration order.)
-struct Entry<F, T> {
-    f: F,
-    completer: task::Completer<T>,
-}
-
 /// Creates a coroutine running `f` on `scheduler` and queues it: on the
 /// current worker's stealable queue when called from one of its workers, on
-/// the global injector otherwise. Returns its id and its join slot.
+/// the global injector otherwise. Returns its id and its join slot. One
+/// allocation: the task, with `f` and the slot at its tail (`task::root`).
 ///
 /// # Safety
 /// The caller must not let `'a` end before the coroutine's entry has been run
@@ -30,7 +23,7 @@ pub(crate) unsafe fn spawn_borrowing<'a, F, T>(
     stack_size: Option<usize>,
     spawned_at: Option<&'static Location<'static>>,
     f: F,
-) -> io::Result<(u64, Arc<Slot<T>>, std::sync::Weak<Task>)>
+) -> io::Result<(u64, JoinSlot<T>)>
 where
     F: FnOnce() -> T + Send + 'a,
     T: Send + 'a,
@@ -52,19 +45,17 @@ where
             (one.pop().expect("take returned Ok with a stack"), reserve_ids(1))
         }
     };
-    let (completer, slot) = task::pair::<T>();
-    let entry = Entry { f, completer };
-    let entry: Box<dyn FnOnce() + Send + 'a> = Box::new(move || {
-        let entry = entry; // the whole struct, so its drop order holds
-        task::run_and_complete(entry.f, entry.completer, context::cancelling)
-    });
-    // SAFETY: only the lifetime changes (same layout). The caller keeps 'a
-    // alive until the entry has been run or dropped (the function's
-    // contract), which is all the task needs of it.
-    let entry: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(entry) };
     let parent = context::with_current_task(|task| task.map_or(0, |task| task.id));
-    let task = Arc::new(Task::new(id, name, entry, stack, parent, spawned_at));
-    let weak = Arc::downgrade(&task);
+    let task: Arc<Task<Job<F, T>>> = Arc::new(Task::new(id, name, Job::new(f), stack, parent, spawned_at));
+    let slot = task.entry.slot_ptr();
+    let task: Arc<Task<dyn Entry + 'a>> = task;
+    // SAFETY: only the trait object's lifetime bound changes (same layout and
+    // vtable). The caller keeps 'a alive until the entry has been run or
+    // dropped (the function's contract), which is all the task needs of it;
+    // after that the entry holds nothing of 'a (`task::root`: DETACHED).
+    let task: Arc<Task> = unsafe { std::mem::transmute::<Arc<Task<dyn Entry + 'a>>, Arc<Task>>(task) };
+    // SAFETY: `slot` points into this task's `Job<F, T>`.
+    let join = unsafe { JoinSlot::in_task(task.clone(), slot) };
     match local {
         Some(worker) => {
             metrics::bump(&worker.me().metrics.spawned);
@@ -73,5 +64,5 @@ where
         None => scheduler.injector.push(task),
     }
     scheduler.notify_work();
-    Ok((id, slot, weak))
+    Ok((id, join))
 }

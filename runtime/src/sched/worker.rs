@@ -49,6 +49,7 @@ use corosensei::{Coroutine, CoroutineResult};
 use crossbeam_deque::{Steal, Worker};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -350,8 +351,11 @@ impl WorkerLocal {
             if task.cancel_requested() {
                 // Cancelled before it started: dropped without running (its
                 // JoinHandle reports the cancellation).
-                let body = std::mem::replace(body, Body::Gone);
-                context::with_teardown_mode(|| drop(body));
+                // SAFETY: we hold its only queue entry; `body` is not used again.
+                let stack = context::with_teardown_mode(|| unsafe { task.discard_fresh() });
+                if let Some(stack) = stack {
+                    self.stacks.borrow_mut().put(&self.scheduler.stack_pool, stack);
+                }
                 return;
             }
             if !task.placed.get() {
@@ -418,7 +422,7 @@ impl WorkerLocal {
             name_ptr: name.as_ptr(),
             name_len: name.len(),
         });
-        context::set_current(Arc::as_ptr(task));
+        context::set_current(Some(task));
         // What this worker runs, for the stall monitor, placement and dumps:
         // plain stores (only this thread writes them). Since when is the
         // monitor's to note (`WorkerHandle::running_since`): no clock here.
@@ -430,7 +434,7 @@ impl WorkerLocal {
     pub(super) fn leave(&self) {
         let me = self.me();
         me.running.store(0, Ordering::Relaxed);
-        context::set_current(std::ptr::null());
+        context::set_current(None);
         overflow::leave();
     }
 
@@ -468,16 +472,20 @@ impl WorkerLocal {
 
     /// Turns a fresh task into a started coroutine owned by this worker.
     fn start(&self, task: &Arc<Task>, body: &mut Body) {
-        let Body::Fresh { entry, stack } = std::mem::replace(body, Body::Gone) else { unreachable!() };
+        let Body::Fresh { stack } = std::mem::replace(body, Body::Gone) else { unreachable!() };
         let owner: Arc<dyn Schedule> = self.me().clone();
         if task.owner.set(owner).is_err() {
             unreachable!("a fresh task has no owner yet");
         }
+        let entry = NonNull::from(&**task);
         let coro = Coroutine::with_stack(stack, move |yielder, ()| {
-            context::with_current_task(|task| {
-                task.expect("a coroutine starts inside a run").yielder.set(yielder as *const _)
-            });
-            entry();
+            // SAFETY: the coroutine lives in its task's body, so the task
+            // outlives it; it runs only on this worker, the thread entitled
+            // to the entry, and its root runs the entry once.
+            let task = unsafe { entry.as_ref() };
+            task.yielder.set(yielder as *const _);
+            // SAFETY: as above.
+            unsafe { task.entry.run(context::cancelling) };
         });
         *body = Body::Started(coro);
         let mut registry = self.registry.borrow_mut();

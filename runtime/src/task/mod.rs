@@ -5,8 +5,9 @@
 //!
 //! The task: one coroutine's header, shared by every handle to it.
 //!
-//! A task is created by `spawn` in the *fresh* state: it holds the boxed entry
-//! closure (which is `Send`) and a stack, and may be stolen by any worker. The
+//! A task is created by `spawn` in the *fresh* state: it holds its entry (the
+//! `Send` closure and the join slot, in the task's own allocation: one
+//! allocation per spawn) and a stack, and may be stolen by any worker. The
 //! first worker to run it becomes its *owner* for life: it builds the
 //! corosensei coroutine on the stack and resumes it; from then on the task is
 //! *started* and only its owner touches the coroutine.
@@ -28,7 +29,7 @@ mod wait;
 
 pub(crate) use self::id::reserve_ids;
 pub use self::root::{is_cancelled, CANCELLED};
-pub(crate) use self::root::{pair, run_and_complete, Completer, Slot, Unparker};
+pub(crate) use self::root::{pair, Entry, Job, JoinSlot, Unparker};
 pub(crate) use self::state::ParkState;
 pub use self::wait::{IoDirection, SyncKind, WaitObject};
 
@@ -91,14 +92,17 @@ pub(crate) enum Body {
     /// (page faults, ~2.4 us each here) is spread over the workers instead of
     /// all landing on the spawner; measured: 1M coroutines start in ~2.0 s
     /// this way against ~3.5 s when built at spawn.
-    Fresh { entry: Box<dyn FnOnce() + Send>, stack: Stack },
+    Fresh { stack: Stack },
     /// Started on `owner`; never leaves that thread.
     Started(Coro),
     /// Finished, or dropped at shutdown.
     Gone,
 }
 
-pub(crate) struct Task {
+/// A coroutine's header, with its entry `E` at the tail of the same
+/// allocation: built as `Task<Job<F, T>>` and used everywhere as
+/// `Task<dyn Entry>` (an unsized coercion of the `Arc`).
+pub(crate) struct Task<E: ?Sized = dyn Entry> {
     pub(crate) id: u64,
     pub(crate) name: Option<String>,
     pub(crate) stack_size: usize,
@@ -150,6 +154,8 @@ pub(crate) struct Task {
     /// reused (it holds a `Weak` to the task, so no cycle).
     io_waker: OnceLock<ArcWake>,
     body: UnsafeCell<Body>,
+    /// The closure and join slot (`root`); last, as an unsized tail must be.
+    pub(crate) entry: E,
 }
 
 // SAFETY: the non-thread-safe parts (`body`, `registry_index`, `yielder`,
@@ -157,22 +163,22 @@ pub(crate) struct Task {
 // `dump_requested`, `dump_stack`, `locals`) are accessed only by the thread entitled to
 // by the module invariants: the queue holder while fresh, the owner worker
 // (and the coroutine it runs) once started. A fresh task holds
-// a `Send` closure and an unused stack; the `!Send` coroutine exists only once
-// started, and a started task never moves. Everything else is atomic or
-// immutable.
-unsafe impl Send for Task {}
+// a `Send` entry and an unused stack; the `!Send` coroutine exists only once
+// started, and a started task never moves. The entry is `Send + Sync`
+// itself. Everything else is atomic or immutable.
+unsafe impl<E: ?Sized + Send + Sync> Send for Task<E> {}
 // SAFETY: as above.
-unsafe impl Sync for Task {}
+unsafe impl<E: ?Sized + Send + Sync> Sync for Task<E> {}
 
-impl Task {
+impl<E: Entry> Task<E> {
     pub(crate) fn new(
         id: u64,
         name: Option<String>,
-        entry: Box<dyn FnOnce() + Send>,
+        entry: E,
         stack: Stack,
         parent: u64,
         spawned_at: Option<&'static Location<'static>>,
-    ) -> Task {
+    ) -> Task<E> {
         Task {
             id,
             name,
@@ -196,8 +202,44 @@ impl Task {
             dump_stack: RefCell::new(Vec::new()),
             locals: RefCell::new(Vec::new()),
             io_waker: OnceLock::new(),
-            body: UnsafeCell::new(Body::Fresh { entry, stack }),
+            body: UnsafeCell::new(Body::Fresh { stack }),
+            entry,
         }
+    }
+}
+
+impl Task {
+    /// Drops a task that will never start: its closure unrun (its captures'
+    /// destructors run here), then its `JoinHandle` hears it was cancelled.
+    /// Returns its stack. Does nothing to a started task (returns `None`).
+    ///
+    /// # Safety
+    /// The caller holds one of the task's queue entries (so, if it is fresh,
+    /// the only one, which entitles it to the body), and holds no reference
+    /// from `body_mut`.
+    pub(crate) unsafe fn discard_fresh(&self) -> Option<Stack> {
+        if self.owner.get().is_some() {
+            return None; // started: its body is its owner's alone
+        }
+        // SAFETY: fresh, and we hold its only queue entry (the contract).
+        let body = unsafe { self.body_mut() };
+        let Body::Fresh { .. } = body else { return None };
+        let Body::Fresh { stack } = std::mem::replace(body, Body::Gone) else { unreachable!() };
+        // SAFETY: entitled as above; nothing ran, and nothing will.
+        unsafe { self.entry.discard() };
+        Some(stack)
+    }
+
+    /// Drops a queue entry at teardown: a fresh task's closure is dropped
+    /// unrun (see `discard_fresh`), so its `JoinHandle` does not wait for
+    /// ever; a started one's entry is just dropped.
+    ///
+    /// # Safety
+    /// As `discard_fresh`: `self` is a queue entry.
+    pub(crate) unsafe fn drop_queue_entry(self: Arc<Task>) {
+        // SAFETY: the caller's contract. The stack slot is left to its pool,
+        // which is being torn down.
+        let _stack = unsafe { self.discard_fresh() };
     }
 
     /// # Safety
@@ -281,7 +323,7 @@ pub(crate) fn abort_with(why: &str) -> ! {
     std::process::abort()
 }
 
-impl Drop for Task {
+impl<E: ?Sized> Drop for Task<E> {
     fn drop(&mut self) {
         if matches!(self.body.get_mut(), Body::Started(_)) {
             // Dropping it here would unwind a started coroutine on whatever
@@ -312,5 +354,5 @@ impl Wake for TaskWaker {
 /// A task that is never run, for unit tests of queue structures.
 #[cfg(test)]
 pub(crate) fn test_task() -> Arc<Task> {
-    Arc::new(Task::new(reserve_ids(1), None, Box::new(|| {}), crate::stack::test_stack(), 0, None))
+    Arc::new(Task::new(reserve_ids(1), None, Job::new(|| {}), crate::stack::test_stack(), 0, None))
 }
