@@ -86,6 +86,7 @@
 //! are only ever touched under their channel's lock; once a waiter's
 //! withdrawal guard has run, none of its entries is queued anywhere.
 
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -118,9 +119,17 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// A fresh `WAITING` context for the calling coroutine.
+    /// A fresh `WAITING` context for the calling coroutine (shared by the
+    /// cases of a `select!`).
     pub(crate) fn new() -> Arc<Selection> {
-        Arc::new(Selection { state: AtomicUsize::new(WAITING), co: coroutine::current() })
+        Arc::new(Selection::on_stack())
+    }
+
+    /// A fresh `WAITING` context, to be kept in the waiter's frame (a plain
+    /// `send`/`recv`: no allocation; its withdrawal guard, dropped before
+    /// it, keeps the entries from outliving it).
+    pub(crate) fn on_stack() -> Selection {
+        Selection { state: AtomicUsize::new(WAITING), co: coroutine::current() }
     }
 
     /// Peer side: claims the waiter for `case`. Returns false if it is
@@ -203,22 +212,58 @@ fn decode(s: usize) -> Outcome {
     }
 }
 
-/// One-slot mailbox shared by a waiter and the entry it queued.
-pub(crate) type Packet<T> = Arc<Mutex<Option<T>>>;
+/// One-slot mailbox shared by a waiter and the entry it queued (a `select!`
+/// case keeps it in an `Arc`; a plain `send`/`recv` in its frame).
+pub(crate) type Packet<T> = Arc<PacketCell<T>>;
 
-/// A blocked case queued on one channel.
+/// The mailbox itself.
+pub(crate) type PacketCell<T> = Mutex<Option<T>>;
+
+/// A blocked case queued on one channel. It points into the waiter's frame
+/// (or into `Arc`s the frame holds): the context and the packet.
+///
+/// Why that is sound: an entry is only ever touched under its channel's
+/// lock, and the waiter's withdrawal guard takes that lock and removes its
+/// entries before the frame lets go of the context and the packet (the
+/// guard is declared after them, so it is dropped first, on return and on
+/// unwind alike). A peer that claims an entry copies what it needs (the
+/// coroutine to unpark) before it releases the lock.
 pub(crate) struct Entry<T> {
     /// The operation's context (shared by its entries on all channels).
-    pub(crate) ctx: Arc<Selection>,
+    ctx: NonNull<Selection>,
     /// This case's index within the operation.
     pub(crate) case: usize,
     /// The value being sent (send entries) or the slot to receive into.
-    pub(crate) packet: Packet<T>,
+    packet: NonNull<PacketCell<T>>,
 }
 
+// SAFETY: an entry is used only under its channel's lock, while the waiter
+// keeps what it points to alive (see `Entry`); it carries a `T` between
+// threads only as a channel does, so it is `Send` when `T` is.
+unsafe impl<T: Send> Send for Entry<T> {}
+
 impl<T> Entry<T> {
-    /// Builds an entry for `case` of `ctx` around `packet`.
-    pub(crate) fn new(ctx: &Arc<Selection>, case: usize, packet: &Packet<T>) -> Entry<T> {
-        Entry { ctx: Arc::clone(ctx), case, packet: Arc::clone(packet) }
+    /// Builds an entry for `case` of `ctx` around `packet`. The caller (the
+    /// waiter) keeps both alive until its withdrawal has removed the entry.
+    pub(crate) fn new(ctx: &Selection, case: usize, packet: &PacketCell<T>) -> Entry<T> {
+        Entry { ctx: NonNull::from(ctx), case, packet: NonNull::from(packet) }
+    }
+
+    /// The operation's context. Only under the channel lock.
+    pub(crate) fn ctx(&self) -> &Selection {
+        // SAFETY: alive while the entry is queued, and entries are used only
+        // under the channel lock (see `Entry`).
+        unsafe { self.ctx.as_ref() }
+    }
+
+    /// The case's mailbox. Only under the channel lock.
+    pub(crate) fn packet(&self) -> &PacketCell<T> {
+        // SAFETY: as in `ctx`.
+        unsafe { self.packet.as_ref() }
+    }
+
+    /// Is this an entry of `ctx`?
+    pub(crate) fn belongs_to(&self, ctx: &Selection) -> bool {
+        std::ptr::eq(self.ctx.as_ptr(), ctx)
     }
 }

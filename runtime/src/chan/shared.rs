@@ -39,13 +39,12 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::lock_api::RawMutex as _;
 use parking_lot::{Mutex, MutexGuard};
 
-use super::selection::{Entry, Outcome, Packet, Selection};
+use super::selection::{Entry, Outcome, PacketCell, Selection};
 use crate::coroutine::Coroutine;
 
 /// The channel shared by all handles.
@@ -97,7 +96,7 @@ const SHRINK_FLOOR: usize = 64;
 /// (and aborting those of doomed waiters, which `try_select` refuses).
 fn pop_claimed<T>(q: &mut VecDeque<Entry<T>>) -> Option<Entry<T>> {
     while let Some(e) = q.pop_front() {
-        if e.ctx.try_select(e.case) {
+        if e.ctx().try_select(e.case) {
             return Some(e);
         }
     }
@@ -107,8 +106,8 @@ fn pop_claimed<T>(q: &mut VecDeque<Entry<T>>) -> Option<Entry<T>> {
 /// Claims every live entry of `q` (without touching packets), for closing.
 fn claim_all<T>(q: &mut VecDeque<Entry<T>>, wake: &mut Vec<Coroutine>) {
     for e in q.drain(..) {
-        if e.ctx.try_select(e.case) {
-            wake.push(e.ctx.coroutine());
+        if e.ctx().try_select(e.case) {
+            wake.push(e.ctx().coroutine());
         }
     }
 }
@@ -142,8 +141,8 @@ impl<T> Inner<T> {
             return TrySend::Disconnected(v);
         }
         if let Some(e) = pop_claimed(&mut self.recvq) {
-            *e.packet.lock() = Some(v);
-            return TrySend::Sent(Some(e.ctx.coroutine()));
+            *e.packet().lock() = Some(v);
+            return TrySend::Sent(Some(e.ctx().coroutine()));
         }
         if cap.is_none_or(|c| self.buf.len() < c) {
             self.buf.push_back(v);
@@ -158,16 +157,16 @@ impl<T> Inner<T> {
             // A slot was freed: move the oldest waiting sender's value in.
             let mut wake = None;
             if let Some(e) = pop_claimed(&mut self.sendq) {
-                let moved = e.packet.lock().take();
+                let moved = e.packet().lock().take();
                 self.buf.push_back(moved.expect("a live send entry always holds its value"));
-                wake = Some(e.ctx.coroutine());
+                wake = Some(e.ctx().coroutine());
             }
             return TryRecv::Received(v, wake);
         }
         if let Some(e) = pop_claimed(&mut self.sendq) {
-            let v = e.packet.lock().take();
+            let v = e.packet().lock().take();
             let v = v.expect("a live send entry always holds its value");
-            return TryRecv::Received(v, Some(e.ctx.coroutine()));
+            return TryRecv::Received(v, Some(e.ctx().coroutine()));
         }
         if self.closed {
             return TryRecv::Disconnected;
@@ -175,20 +174,21 @@ impl<T> Inner<T> {
         TryRecv::Empty
     }
 
-    /// Queues a blocked send case (its value is in `packet`).
-    pub(crate) fn register_send(&mut self, ctx: &Arc<Selection>, case: usize, packet: &Packet<T>) {
+    /// Queues a blocked send case (its value is in `packet`). The caller
+    /// keeps `ctx` and `packet` alive until its withdrawal (`Entry`).
+    pub(crate) fn register_send(&mut self, ctx: &Selection, case: usize, packet: &PacketCell<T>) {
         self.sendq.push_back(Entry::new(ctx, case, packet));
     }
 
-    /// Queues a blocked receive case.
-    pub(crate) fn register_recv(&mut self, ctx: &Arc<Selection>, case: usize, packet: &Packet<T>) {
+    /// Queues a blocked receive case (as `register_send`).
+    pub(crate) fn register_recv(&mut self, ctx: &Selection, case: usize, packet: &PacketCell<T>) {
         self.recvq.push_back(Entry::new(ctx, case, packet));
     }
 
     /// Removes every entry of `ctx` from both queues.
-    pub(crate) fn unregister(&mut self, ctx: &Arc<Selection>) {
-        self.sendq.retain(|e| !Arc::ptr_eq(&e.ctx, ctx));
-        self.recvq.retain(|e| !Arc::ptr_eq(&e.ctx, ctx));
+    pub(crate) fn unregister(&mut self, ctx: &Selection) {
+        self.sendq.retain(|e| !e.belongs_to(ctx));
+        self.recvq.retain(|e| !e.belongs_to(ctx));
     }
 
     /// Slots allocated for the buffer (for the shrink test).
@@ -294,11 +294,13 @@ impl<T> Chan<T> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(SendFail::Timeout(v));
         }
-        let ctx = Selection::new();
-        let packet: Packet<T> = Arc::new(Mutex::new(Some(v)));
+        // In this frame, not allocated: the guard (declared last, so
+        // dropped first) withdraws the entry before they go.
+        let ctx = Selection::on_stack();
+        let packet: PacketCell<T> = Mutex::new(Some(v));
         g.register_send(&ctx, 0, &packet);
         drop(g);
-        let withdraw = Withdraw { chan: self, ctx: &ctx };
+        let withdraw = Withdraw { chan: self, ctx: &ctx, _packet: &packet };
         crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
             kind: crate::task::SyncKind::ChanSend,
             addr: (self as *const Self).cast::<()>() as usize,
@@ -337,11 +339,11 @@ impl<T> Chan<T> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(None);
         }
-        let ctx = Selection::new();
-        let packet: Packet<T> = Arc::new(Mutex::new(None));
+        let ctx = Selection::on_stack();
+        let packet: PacketCell<T> = Mutex::new(None);
         g.register_recv(&ctx, 0, &packet);
         drop(g);
-        let withdraw = Withdraw { chan: self, ctx: &ctx };
+        let withdraw = Withdraw { chan: self, ctx: &ctx, _packet: &packet };
         crate::sched::park::set_wait_object(crate::task::WaitObject::Sync {
             kind: crate::task::SyncKind::ChanReceive,
             addr: (self as *const Self).cast::<()>() as usize,
@@ -402,7 +404,9 @@ impl<T> Chan<T> {
 /// packet, after this) outside the lock.
 struct Withdraw<'a, T> {
     chan: &'a Chan<T>,
-    ctx: &'a Arc<Selection>,
+    ctx: &'a Selection,
+    /// Borrowed so the packet cannot move while its entry may be queued.
+    _packet: &'a PacketCell<T>,
 }
 
 impl<T> Drop for Withdraw<'_, T> {
