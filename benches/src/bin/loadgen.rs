@@ -87,6 +87,8 @@ struct Args {
     /// Count the server's system calls with perf, in a window of this length after the measured
     /// one (zero: not at all).
     count_window: Duration,
+    /// `--no-perf`: no counting window, whatever `--count-window` says.
+    no_perf: bool,
     /// Count the server's context switches (and, with `perf`, system calls).
     counters: bool,
 }
@@ -112,6 +114,7 @@ fn parse_args() -> Result<Args, String> {
         settle: Duration::from_millis(500),
         hold: Duration::from_secs(1),
         count_window: Duration::from_secs(2),
+        no_perf: false,
         counters: true,
     };
     let mut it = std::env::args().skip(1);
@@ -136,7 +139,7 @@ fn parse_args() -> Result<Args, String> {
             "--idle" => a.idle = true,
             "--json" => a.json = true,
             "--count-window" => a.count_window = parse_duration(&val()?)?,
-            "--no-perf" => a.count_window = Duration::ZERO,
+            "--no-perf" => a.no_perf = true,
             "--no-counters" => a.counters = false,
             "-h" | "--help" => return Err(String::new()),
             f => return Err(format!("unknown flag {f:?}")),
@@ -351,7 +354,7 @@ fn run_pingpong(a: &Args) {
         .map(|p| proc_rss_kib(Some(p)).unwrap_or_else(|e| die(format_args!("server VmRSS (pid {p}): {e}"))));
     // The counting window: the load goes on while perf attaches and counts.
     let counted = match a.server_pid {
-        Some(pid) if a.counters && !a.count_window.is_zero() => {
+        Some(pid) if a.counters && !a.no_perf && !a.count_window.is_zero() => {
             let window = || {
                 let (r0, c0) = (completed(), proc_cpu_time(Some(pid)).ok());
                 std::thread::sleep(a.count_window);
