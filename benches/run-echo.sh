@@ -4,8 +4,13 @@
 # Builds everything in release, then for R rounds (default 4), for each configuration, starts
 # each server in turn (a fresh process per measurement, the server order rotated every round so
 # no server always goes first), runs `loadgen` against it with --server-pid, stops it, and appends
-# loadgen's JSON line to a results file. Finally `summarize` prints a markdown table of medians
-# and ratios against a reference server (default `callback`, falling back to the first server).
+# loadgen's JSON line to a results file. loadgen also records the server's context switches per
+# round trip over the measured window (/proc), and its system calls per round trip (perf stat on
+# the system-call tracepoints: all, epoll_wait, reads, writes, futex) in a counting window of
+# --count-window right after it under the same load (perf slows every system call on the
+# machine while attached, so it is kept out of the measured window). Finally `summarize` prints markdown
+# tables of medians with ratio columns against the reference servers (default mio and tokio:
+# the hand-written mio callback loop and tokio, issue 14's yardsticks) and draws the charts.
 #
 # Usage:
 #   benches/run-echo.sh [options] [NAME=COMMAND ...]
@@ -18,32 +23,45 @@
 #   --configs "LIST"    space-separated CONNSxSIZE or idle:CONNS
 #                       (default "100x64 1000x64 10x16384 idle:10000")
 #   --only a,b          run only these server names
-#   --ref NAME          reference server for the ratios (default callback)
+#   --ref A,B           reference servers for the ratios, one ratio column each (default
+#                       mio,tokio; those without results are left out)
 #   --out DIR           output directory (default docs/bench/echo-DATE, beside the published run)
 #   --port P            first TCP port (default 7400; each run takes the next port so TIME_WAIT
 #                       sockets of one run never collide with the next)
 #   --no-build          use the binaries already built
-#   --quick             smoke run: 1 round, 3s window, 1s warm-up, 10 conns / 1,000 idle
+#   --count-window C    the counting window for system calls after each ping-pong window
+#                       (default 2s)
+#   --no-perf           no counting window, no system-call counts (context switches are still
+#                       read from /proc)
+#   --no-counters       neither system calls nor context switches
+#   --quick             smoke run: 1 round, 3s window, 1s warm-up, 1s counting window,
+#                       10 conns / 1,000 idle
 # Servers: NAME=COMMAND, e.g. corio=target/release/examples/echo. In COMMAND, {addr} and
 # {workers} are substituted; if neither appears, "{addr} --workers {workers}" is appended
 # (positional address, as examples/echo.rs takes it; the anchors accept it too). Giving any
 # NAME=COMMAND replaces the default list, which is:
 #   corio     $ROOT_TARGET/release/examples/echo
 #   callback  $ROOT_TARGET/release/examples/echo_callback
+#   mio       $BENCH_TARGET/release/echo_mio    (the callback model at its leanest: mio, no framework)
 #   go        $BENCH_TARGET/go/echo_go          (built if golang-1.19-go is installed)
 #   tokio     $BENCH_TARGET/release/echo_tokio
 #   may       $BENCH_TARGET/release/echo_may
 #   threads   $BENCH_TARGET/release/echo_threads
 # A server whose binary is missing is skipped with a note.
 #
-# Time: each ping-pong run takes about warm-up + window + 1 s, each idle run 3-5 s, so with the
-# defaults one round is about 45 s per server: ~4.5 minutes per round for six servers and ~18
-# minutes for the default 4 rounds. Run it on a quiet machine: the client and the server share
-# the cores, and other load moves the numbers by tens of percent.
+# Time: each ping-pong run takes about warm-up + window + counting window + 1.5 s (server start,
+# connecting, perf start), each idle run 3-5 s, so with the defaults one round is about 51 s per
+# server: ~6 minutes per round for the seven default servers and ~24 minutes for the default 4
+# rounds. Issue 14's comparison alone (corio, callback, mio, tokio at 100 and 1,000 connections
+# x 64 B, 6 rounds) takes ~13 minutes:
+#   benches/run-echo.sh --only corio,callback,mio,tokio --configs "100x64 1000x64" --rounds 6
+# Run it on a quiet machine: the client and the server share the cores, and other load moves
+# the numbers by tens of percent.
 #
 # Outputs in the output directory: results.jsonl (one loadgen JSON line per run), run.log (all
-# human output and server logs' tails on failure), summary.md (the tables), and the charts
-# echo-throughput.svg, echo-p99.svg, echo-cpu.svg, echo-idle-rss.svg.
+# human output and server logs' tails on failure), summary.md (the tables: round trips/s, server
+# CPU per round trip, system calls and context switches per round trip, latency), and the
+# charts echo-throughput.svg, echo-p99.svg, echo-cpu.svg, echo-idle-rss.svg.
 set -euo pipefail
 
 BENCHES="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -56,10 +74,12 @@ WORKERS=2
 THREADS=1
 CONFIGS="100x64 1000x64 10x16384 idle:10000"
 ONLY=""
-REF=callback
+REF=mio,tokio
 OUT=""
 PORT=7400
 BUILD=1
+COUNT_ARGS=()
+COUNT_WINDOW=2s
 SERVERS=()
 
 die() { echo "run-echo: $*" >&2; exit 2; }
@@ -76,7 +96,10 @@ while [ $# -gt 0 ]; do
         --out) OUT="$2"; shift 2 ;;
         --port) PORT="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
-        --quick) ROUNDS=1; DURATION=3s; WARMUP=1s; CONFIGS="10x64 10x16384 idle:1000"; shift ;;
+        --count-window) COUNT_WINDOW="$2"; shift 2 ;;
+        --no-perf) COUNT_ARGS=(--no-perf); shift ;;
+        --no-counters) COUNT_ARGS=(--no-counters); shift ;;
+        --quick) ROUNDS=1; DURATION=3s; WARMUP=1s; COUNT_WINDOW=1s; CONFIGS="10x64 10x16384 idle:1000"; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *=*) SERVERS+=("$1"); shift ;;
         *) die "unknown argument: $1 (try --help)" ;;
@@ -121,6 +144,7 @@ if [ ${#SERVERS[@]} -eq 0 ]; then
     SERVERS=(
         "corio=$ROOT_TARGET/release/examples/echo"
         "callback=$ROOT_TARGET/release/examples/echo_callback"
+        "mio=$BENCH_TARGET/release/echo_mio"
         "go=$BENCH_TARGET/go/echo_go"
         "tokio=$BENCH_TARGET/release/echo_tokio"
         "may=$BENCH_TARGET/release/echo_may"
@@ -169,13 +193,27 @@ secs() { # "10s" / "500ms" / "2" -> seconds (integer, rounded up)
 }
 per_round=0
 for c in $CONFIGS; do
-    case "$c" in idle:*) per_round=$((per_round + 4)) ;; *) per_round=$((per_round + $(secs "$WARMUP") + $(secs "$DURATION") + 1)) ;; esac
+    case "$c" in
+        idle:*) per_round=$((per_round + 4)) ;;
+        *) per_round=$((per_round + $(secs "$WARMUP") + $(secs "$DURATION") + 2))
+           [ ${#COUNT_ARGS[@]} -gt 0 ] || per_round=$((per_round + $(secs "$COUNT_WINDOW"))) ;;
+    esac
 done
 total=$((per_round * ${#NAMES[@]} * ROUNDS))
 log "run-echo: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n), $(nproc) cores; servers: ${NAMES[*]}"
 log "run-echo: $ROUNDS round(s) x configs [$CONFIGS], window $DURATION after $WARMUP warm-up, $WORKERS server workers, $THREADS client thread(s)"
 for note in "${NOTES[@]}"; do echo "$note" >>"$LOG"; done
 log "run-echo: estimated time: ~$((total / 60)) min $((total % 60)) s; results in $OUT"
+
+# Counters: the system-call tracepoints need tracefs (mounted here if it is missing; root only).
+# perf is checked once, so a missing or refused perf is one note, not one per run.
+if [ ${#COUNT_ARGS[@]} -eq 0 ]; then
+    [ -d /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+    if ! perf_err="$(perf stat -e raw_syscalls:sys_enter -o /dev/null true 2>&1)"; then
+        log "run-echo: note: perf cannot count system calls here ($(tail -1 <<<"$perf_err")); system-call counts will be null"
+        COUNT_ARGS=(--no-perf)
+    fi
+fi
 
 is_listening() { # is anything listening on 127.0.0.1/0.0.0.0/:: port $1 ?
     local hex
@@ -240,10 +278,10 @@ for round in $(seq 1 "$ROUNDS"); do
                 FAILURES+=("$name/$config/round $round: start-up")
                 continue
             fi
-            args=(--addr "127.0.0.1:$CUR_PORT" --server-pid "$SERVER_PID" --json --label "$name" --round "$round")
+            args=(--addr "127.0.0.1:$CUR_PORT" --server-pid "$SERVER_PID" --json --label "$name" --round "$round" "${COUNT_ARGS[@]}")
             case "$config" in
                 idle:*) args+=(--idle --conns "${config#idle:}") ;;
-                *x*) args+=(--conns "${config%x*}" --size "${config#*x}" --duration "$DURATION" --warmup "$WARMUP" --threads "$THREADS") ;;
+                *x*) args+=(--conns "${config%x*}" --size "${config#*x}" --duration "$DURATION" --warmup "$WARMUP" --threads "$THREADS" --count-window "$COUNT_WINDOW") ;;
                 *) die "bad config $config (CONNSxSIZE or idle:CONNS)" ;;
             esac
             if out="$("$LOADGEN" "${args[@]}" 2> >(tee -a "$LOG" >&2))"; then

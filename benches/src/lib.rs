@@ -1,12 +1,15 @@
 //! Shared helpers for corio's benchmark tooling (`corio-benches`).
 //!
 //! The binaries in `src/bin/` are the project's load generator (`loadgen`), the anchor echo
-//! servers it is compared against (`echo_tokio`, `echo_may`, `echo_threads`; the Go anchor lives
-//! in `go/echo`), and the results summariser (`summarize`). This library holds what several of
+//! servers it is compared against (`echo_mio`, `echo_tokio`, `echo_may`, `echo_threads`; the Go
+//! anchor lives in `go/echo`), the anchor HTTP servers, a counter wrapper for `wrk` runs
+//! (`srvcount`) and the results summariser (`summarize`). This library holds what several of
 //! them need: the common server flags, a listening socket with an explicit backlog, raising the
 //! file-descriptor limit, `/proc` readers for a process's CPU time and resident memory, and a
-//! duration parser for flags such as `10s` or `500ms`.
+//! duration parser for flags such as `10s` or `500ms`. [`counters`] measures a server's context
+//! switches and system calls over a window (for `loadgen` and `srvcount`).
 
+pub mod counters;
 pub mod http;
 pub mod micro;
 pub mod svg;

@@ -3,7 +3,8 @@
 //! ```text
 //! loadgen --addr 127.0.0.1:7000 --conns N --size S --duration 10s --warmup 2s
 //!         [--server-pid PID] [--idle] [--json] [--threads T] [--burst B]
-//!         [--label NAME] [--round R] [--settle 500ms] [--hold 1s]
+//!         [--label NAME] [--round R] [--settle 500ms] [--hold 1s] [--count-window 2s]
+//!         [--no-perf] [--no-counters]
 //! ```
 //!
 //! **Ping-pong mode** (default): N connections, each in a closed loop: write an S-byte message,
@@ -19,6 +20,22 @@
 //! round trips to give server CPU microseconds per round trip, and its `VmRSS` at the end is
 //! reported. The client's own CPU per round trip is reported too, because on loopback the client
 //! shares the cores with the server.
+//!
+//! **Where the server's CPU goes** (with `--server-pid`; see `corio_benches::counters`): context
+//! switches per round trip over the measured window (all threads' voluntary + involuntary
+//! switches from `/proc/PID/task/*/status`, and the voluntary ones alone), and, if `perf` works,
+//! system calls per round trip: all of them, `epoll_wait` (+ `epoll_pwait`, `epoll_pwait2`), the
+//! read family (`read`/`recvfrom`/`readv`/`recvmsg`), the write family
+//! (`write`/`sendto`/`writev`/`sendmsg`) and `futex`, counted by `perf stat -p PID` on the
+//! system-call tracepoints. Those come from a **counting window** of `--count-window` (default
+//! 2 s) right after the measured window, the load going on: system-call tracepoints slow every
+//! system call on the machine while perf is attached (15-20 % more server CPU per round trip in a
+//! smoke run), so perf is never attached during the measured window. Per round trip there means
+//! per round trip completed in the counting window; the server's CPU per round trip in it is
+//! reported too (`perf_window_cpu_us_per_rt`: the cost of counting). Without perf (missing, no
+//! permission, tracefs not mounted) the system-call figures are null and a note says why; the run
+//! goes on. `--no-perf` (or `--count-window 0`) skips the counting window, `--no-counters` the
+//! context switches too.
 //!
 //! **Idle mode** (`--idle`, needs `--server-pid`): read the server's `VmRSS`, open N connections
 //! and echo one byte on each, wait `--settle`, read `VmRSS` again and print the difference per
@@ -42,8 +59,11 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use corio_benches::counters::{count_syscalls, CtxSnapshot, SyscallCounts};
 use corio_benches::{parse_duration, proc_cpu_time, proc_rss_kib, raise_nofile_limit, resolve};
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
@@ -64,11 +84,18 @@ struct Args {
     round: Option<u32>,
     settle: Duration,
     hold: Duration,
+    /// Count the server's system calls with perf, in a window of this length after the measured
+    /// one (zero: not at all).
+    count_window: Duration,
+    /// `--no-perf`: no counting window, whatever `--count-window` says.
+    no_perf: bool,
+    /// Count the server's context switches (and, with `perf`, system calls).
+    counters: bool,
 }
 
 const USAGE: &str = "usage: loadgen --addr HOST:PORT --conns N --size BYTES --duration 10s \
 --warmup 2s [--server-pid PID] [--idle] [--json] [--threads T] [--burst B] [--label NAME] \
-[--round R] [--settle 500ms] [--hold 1s]";
+[--round R] [--settle 500ms] [--hold 1s] [--count-window 2s] [--no-perf] [--no-counters]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -86,6 +113,9 @@ fn parse_args() -> Result<Args, String> {
         round: None,
         settle: Duration::from_millis(500),
         hold: Duration::from_secs(1),
+        count_window: Duration::from_secs(2),
+        no_perf: false,
+        counters: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -108,6 +138,9 @@ fn parse_args() -> Result<Args, String> {
             "--hold" => a.hold = parse_duration(&val()?)?,
             "--idle" => a.idle = true,
             "--json" => a.json = true,
+            "--count-window" => a.count_window = parse_duration(&val()?)?,
+            "--no-perf" => a.no_perf = true,
+            "--no-counters" => a.counters = false,
             "-h" | "--help" => return Err(String::new()),
             f => return Err(format!("unknown flag {f:?}")),
         }
@@ -290,26 +323,60 @@ fn run_pingpong(a: &Args) {
     let t0 = start + a.warmup;
     let t1 = t0 + a.duration;
     let size = a.size;
+    let progress: Arc<Vec<AtomicU64>> = Arc::new((0..a.threads).map(|_| AtomicU64::new(0)).collect());
+    let stop = Arc::new(AtomicBool::new(false));
     let handles: Vec<_> = shares
         .into_iter()
         .enumerate()
         .map(|(ti, share)| {
+            let (progress, stop) = (progress.clone(), stop.clone());
             std::thread::Builder::new()
                 .name(format!("loadgen-{ti}"))
-                .spawn(move || client_thread(share, size, t0, t1))
+                .spawn(move || client_thread(share, size, t0, t1, &progress[ti], &stop))
                 .unwrap_or_else(|e| die(format_args!("spawn client thread: {e}")))
         })
         .collect();
+    let completed = || progress.iter().map(|p| p.load(Ordering::Relaxed)).sum::<u64>();
 
     sleep_until(t0);
+    let ctx0 = a.server_pid.filter(|_| a.counters).and_then(|p| CtxSnapshot::read(p).ok());
     let srv0 = a.server_pid.map(|p| server_cpu(p, "start"));
     let cli0 = proc_cpu_time(None).ok();
     sleep_until(t1);
     let srv1 = a.server_pid.map(|p| server_cpu(p, "end"));
     let cli1 = proc_cpu_time(None).ok();
+    let ctx = match (ctx0, a.server_pid) {
+        (Some(c0), Some(p)) => CtxSnapshot::read(p).ok().map(|c1| c0.delta(&c1)),
+        _ => None,
+    };
     let rss = a
         .server_pid
         .map(|p| proc_rss_kib(Some(p)).unwrap_or_else(|e| die(format_args!("server VmRSS (pid {p}): {e}"))));
+    // The counting window: the load goes on while perf attaches and counts.
+    let counted = match a.server_pid {
+        Some(pid) if a.counters && !a.no_perf && !a.count_window.is_zero() => {
+            let window = || {
+                let (r0, c0) = (completed(), proc_cpu_time(Some(pid)).ok());
+                std::thread::sleep(a.count_window);
+                let (r1, c1) = (completed(), proc_cpu_time(Some(pid)).ok());
+                let cpu = c0.zip(c1).map(|(c0, c1)| c1.saturating_sub(c0));
+                (r1 - r0, cpu)
+            };
+            match count_syscalls(pid, window) {
+                Ok((counts, (ops, cpu))) if ops > 0 => Some((counts, ops, cpu)),
+                Ok(_) => {
+                    eprintln!("loadgen: note: no round trip in the counting window; no system-call counts");
+                    None
+                }
+                Err(e) => {
+                    eprintln!("loadgen: note: no system-call counts (recorded as null): {e}");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    stop.store(true, Ordering::Relaxed);
 
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("hist bounds");
     let (mut rts, mut bytes) = (0u64, 0u64);
@@ -339,6 +406,19 @@ fn run_pingpong(a: &Args) {
         (Some(c0), Some(c1)) => Some((c1.saturating_sub(c0)).as_secs_f64() * 1e6 / rts as f64),
         _ => None,
     };
+    let per_rt = |n: Option<u64>| n.map(|n| n as f64 / rts as f64);
+    let (ctx, vol) = (per_rt(ctx.map(|c| c.total())), per_rt(ctx.map(|c| c.voluntary)));
+    let (sc, counted_rts, counted_cpu) =
+        counted.map_or((SyscallCounts::default(), 1, None), |(c, n, cpu)| (c, n, cpu));
+    let per_counted = |n: Option<u64>| n.map(|n| n as f64 / counted_rts as f64);
+    let (sys, epoll, reads, writes, futex) = (
+        per_counted(sc.total),
+        per_counted(sc.epoll_waits),
+        per_counted(sc.reads),
+        per_counted(sc.writes),
+        per_counted(sc.futex),
+    );
+    let perf_cpu = counted_cpu.map(|c| c.as_secs_f64() * 1e6 / counted_rts as f64);
 
     let mut line = format!(
         "loadgen{}: {} conns x {} B, {} client thread(s), {:.1} s: {:.0} rt/s, \
@@ -365,6 +445,23 @@ latency p50 {} p99 {} p99.9 {} max {}, per-conn rt {}..{}",
     if let Some(c) = cli_us {
         line += &format!(", client {c:.2} us CPU/rt");
     }
+    if let (Some(c), Some(v)) = (ctx, vol) {
+        line += &format!(", server ctx switches/rt {c:.3} ({v:.3} voluntary)");
+    }
+    if let Some(s) = sys {
+        let f = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.2}"));
+        line += &format!(
+            ", counting window {:.1} s: server syscalls/rt {s:.2} (epoll_wait {}, read {}, write {}, futex {}), \
+ctx switches/rt {}, CPU {} us/rt",
+            a.count_window.as_secs_f64(),
+            f(epoll),
+            f(reads),
+            f(writes),
+            f(futex),
+            per_counted(sc.ctx_switches).map_or("?".to_string(), |v| format!("{v:.3}")),
+            perf_cpu.map_or("?".to_string(), |v| format!("{v:.2}"))
+        );
+    }
     line += &format!(", {bytes} bytes verified");
     println!("{line}");
     if a.json {
@@ -373,7 +470,9 @@ latency p50 {} p99 {} p99.9 {} max {}, per-conn rt {}..{}",
 \"size\":{},\"threads\":{},\"duration_s\":{:.3},\"warmup_s\":{:.3},\"round_trips\":{},\
 \"rt_per_s\":{:.1},\"p50_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"max_us\":{:.1},\
 \"server_cpu_us_per_rt\":{},\"server_rss_kib\":{},\"client_cpu_us_per_rt\":{},\
-\"per_conn_min\":{},\"per_conn_max\":{},\"bytes_verified\":{}}}",
+\"per_conn_min\":{},\"per_conn_max\":{},\"bytes_verified\":{},\"ctx_switches_per_op\":{},\
+\"vol_ctx_switches_per_op\":{},\"syscalls_per_op\":{},\"epoll_waits_per_op\":{},\"reads_per_op\":{},\
+\"writes_per_op\":{},\"futex_per_op\":{},\"perf_window_cpu_us_per_rt\":{}}}",
             json_str(&a.label),
             json_opt(a.round),
             a.addr,
@@ -393,7 +492,15 @@ latency p50 {} p99 {} p99.9 {} max {}, per-conn rt {}..{}",
             json_f(cli_us),
             min_c,
             max_c,
-            bytes
+            bytes,
+            json_f4(ctx),
+            json_f4(vol),
+            json_f4(sys),
+            json_f4(epoll),
+            json_f4(reads),
+            json_f4(writes),
+            json_f4(futex),
+            json_f(perf_cpu)
         );
     }
 }
@@ -410,8 +517,17 @@ fn sleep_until(t: Instant) {
     }
 }
 
-/// The measured closed loop over one share of the connections, until `t1`.
-fn client_thread(share: Vec<(usize, TcpStream)>, size: usize, t0: Instant, t1: Instant) -> ThreadResult {
+/// The closed loop over one share of the connections, measured from `t0` to `t1`, going on
+/// until `stop` is set (after `t1`, or after the counting window). `progress` is kept at the
+/// number of round trips completed so far (updated once per batch of events).
+fn client_thread(
+    share: Vec<(usize, TcpStream)>,
+    size: usize,
+    t0: Instant,
+    t1: Instant,
+    progress: &AtomicU64,
+    stop: &AtomicBool,
+) -> ThreadResult {
     let pattern = make_pattern(size);
     let mut poll = Poll::new().unwrap_or_else(|e| die(format_args!("mio Poll::new: {e}")));
     let mut events = Events::with_capacity(1024);
@@ -432,16 +548,18 @@ fn client_thread(share: Vec<(usize, TcpStream)>, size: usize, t0: Instant, t1: I
     let mut scratch = vec![0u8; size.clamp(1, 64 * 1024)];
     let mut round_trips = 0u64;
     let mut bytes = 0u64;
+    let mut completed = 0u64;
 
     for c in conns.iter_mut() {
         write_some(c, &pattern, size);
     }
     loop {
         let now = Instant::now();
-        if now >= t1 {
+        if now >= t1 && stop.load(Ordering::Relaxed) {
             break;
         }
-        if let Err(e) = poll.poll(&mut events, Some(t1 - now)) {
+        let timeout = if now < t1 { t1 - now } else { Duration::from_millis(20) };
+        if let Err(e) = poll.poll(&mut events, Some(timeout)) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
@@ -477,6 +595,7 @@ fn client_thread(share: Vec<(usize, TcpStream)>, size: usize, t0: Instant, t1: I
                             bytes += size as u64;
                             c.in_window += 1;
                         }
+                        completed += 1;
                         c.seq += 1;
                         c.sent = 0;
                         c.rcvd = 0;
@@ -489,6 +608,7 @@ fn client_thread(share: Vec<(usize, TcpStream)>, size: usize, t0: Instant, t1: I
                 }
             }
         }
+        progress.store(completed, Ordering::Relaxed);
     }
     ThreadResult { hist, round_trips, bytes, per_conn: conns.iter().map(|c| c.in_window).collect() }
 }
@@ -571,4 +691,8 @@ fn json_opt<T: std::fmt::Display>(v: Option<T>) -> String {
 
 fn json_f(v: Option<f64>) -> String {
     v.map_or_else(|| "null".to_string(), |v| format!("{v:.3}"))
+}
+
+fn json_f4(v: Option<f64>) -> String {
+    v.map_or_else(|| "null".to_string(), |v| format!("{v:.4}"))
 }
