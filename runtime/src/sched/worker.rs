@@ -182,6 +182,11 @@ impl WorkerLocal {
     }
 
     fn steal_from_injector(&self) -> Option<Arc<Task>> {
+        // Usually empty (only spawns from outside the workers land there):
+        // a plain load first, before the steal's epoch pin.
+        if self.scheduler.injector.is_empty() {
+            return None;
+        }
         loop {
             match self.scheduler.injector.steal_batch_and_pop(&self.fresh) {
                 Steal::Success(task) => return Some(task),
@@ -515,6 +520,9 @@ impl WorkerLocal {
 
 /// Takes a batch of fresh coroutines from `from` into `into` and returns one.
 fn steal_batch(from: &crossbeam_deque::Injector<Arc<Task>>, into: &Worker<Arc<Task>>) -> Option<Arc<Task>> {
+    if from.is_empty() {
+        return None; // a plain load, before the steal's epoch pin
+    }
     loop {
         match from.steal_batch_and_pop(into) {
             Steal::Success(task) => return Some(task),
