@@ -17,6 +17,11 @@
 //! falls back to `mprotect(PROT_NONE)`, which splits the mapping (the limit then
 //! applies again and the error message says which sysctl to raise).
 //!
+//! Start-up cost of a new stack (a million coroutines start in ~2 s here): the
+//! guards of a batch of new slots go in one `process_madvise` (`install_guards`),
+//! and chunks are `VM_NOHUGEPAGE` so that they never merge with a malloc arena,
+//! whose `mprotect`s would otherwise stall the page faults of new stacks (`map`).
+//!
 //! # A stack's states
 //!
 //! ```text
@@ -96,6 +101,17 @@ const MAX_SLOTS_PER_CHUNK: usize = 1024;
 /// Set once `MADV_GUARD_INSTALL` is found unsupported, so later guards go
 /// straight to `mprotect`.
 static GUARD_MADVISE_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Set once a batched `process_madvise` of guards is refused, so later
+/// batches go one `madvise` per guard.
+static PROCESS_MADVISE_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+/// `PIDFD_SELF_PROCESS` (Linux 6.15, `include/uapi/linux/pidfd.h`): the
+/// calling process, for `process_madvise` without opening a pidfd.
+const PIDFD_SELF_PROCESS: libc::c_int = -10001;
+
+/// The most ranges one `process_madvise` takes (`UIO_MAXIOV`).
+const IOV_MAX: usize = 1024;
 
 pub(crate) fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
@@ -179,6 +195,14 @@ struct Chunk {
 }
 
 impl Chunk {
+    /// Maps a chunk marked `VM_NOHUGEPAGE` (`MAP_STACK` on Linux >= 6.7,
+    /// `MADV_NOHUGEPAGE` before). Besides keeping huge pages out of stacks,
+    /// the flag keeps the kernel from merging a chunk with a neighbouring
+    /// malloc arena (an anonymous read-write mapping too): glibc grows an
+    /// arena with `mprotect`, which write-locks the merged area and made the
+    /// page faults of every new stack in it wait (seen in `perf` as
+    /// `rwsem_down_read_slowpath` under `exc_page_fault` while a million
+    /// coroutines started).
     fn map(len: usize) -> io::Result<Chunk> {
         // SAFETY: an anonymous private mapping at an address of the kernel's
         // choosing touches no existing memory.
@@ -187,7 +211,7 @@ impl Chunk {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
                 -1,
                 0,
             )
@@ -195,7 +219,60 @@ impl Chunk {
         if addr == libc::MAP_FAILED {
             return Err(mapping_error("mmap of a stack chunk", io::Error::last_os_error()));
         }
+        // SAFETY: the mapping just made, which nothing uses yet; the advice
+        // only changes the flag. It fails (harmlessly) without THP support.
+        unsafe { libc::madvise(addr, len, libc::MADV_NOHUGEPAGE) };
         Ok(Chunk { addr: addr as usize, len })
+    }
+
+    /// Installs the guards of `count` neighbouring slots of `slot` bytes
+    /// from `first` (each guard `len` bytes at its slot's start). With
+    /// `MADV_GUARD_INSTALL`, all in one `process_madvise` (Linux >= 6.15 for
+    /// `PIDFD_SELF`): one system call and one `mmap_lock` round for the batch
+    /// instead of one each (~0.65 against ~1.35 us per guard measured here;
+    /// the page faults of the starting workers also wait less for that
+    /// lock). Otherwise, or if it is refused, one `install_guard` each. On
+    /// failure, returns how many leading guards are in place, and the error.
+    fn install_guards(first: usize, slot: usize, count: usize, len: usize) -> Result<(), (usize, io::Error)> {
+        let mut done = 0;
+        if count > 1
+            && !GUARD_MADVISE_UNSUPPORTED.load(Ordering::Relaxed)
+            && !PROCESS_MADVISE_UNSUPPORTED.load(Ordering::Relaxed)
+        {
+            let ranges: Vec<libc::iovec> = (0..count.min(IOV_MAX))
+                .map(|i| libc::iovec { iov_base: (first + i * slot) as *mut libc::c_void, iov_len: len })
+                .collect();
+            // SAFETY: every range is a guard page of a slot of a chunk this
+            // pool owns that no stack uses yet (as for `install_guard`);
+            // `ranges` is a valid array of `ranges.len()` iovecs; the pidfd
+            // names this process, whatever process this is (no fd to go
+            // stale across a fork).
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_process_madvise,
+                    PIDFD_SELF_PROCESS,
+                    ranges.as_ptr(),
+                    ranges.len(),
+                    MADV_GUARD_INSTALL,
+                    0,
+                )
+            };
+            if rc >= 0 {
+                done = rc as usize / len;
+            } else {
+                // Older kernels: no PIDFD_SELF (EBADF), or advice refused
+                // for process_madvise (EINVAL); seccomp (EPERM, ENOSYS).
+                let err = io::Error::last_os_error();
+                if matches!(err.raw_os_error(), Some(libc::EBADF | libc::EINVAL | libc::ENOSYS | libc::EPERM))
+                {
+                    PROCESS_MADVISE_UNSUPPORTED.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        for i in done..count {
+            Chunk::install_guard(first + i * slot, len).map_err(|err| (i, err))?;
+        }
+        Ok(())
     }
 
     /// Makes `[start, start + len)` (inside this chunk) fault on any access.
@@ -352,6 +429,8 @@ impl StackPool {
                 got += 1;
                 continue;
             }
+            // Carve the rest from the current chunk (or a new one), guards
+            // installed together: one system call for the batch.
             if class.carve_left == 0 {
                 let slot = size + self.guard_len;
                 let slots = (CHUNK_BYTES / slot).clamp(MIN_SLOTS_PER_CHUNK, MAX_SLOTS_PER_CHUNK);
@@ -365,17 +444,28 @@ impl StackPool {
                     Err(_) => break,
                 }
             }
-            let guard_start = class.carve_at;
-            match Chunk::install_guard(guard_start, self.guard_len) {
-                Ok(()) => {}
-                Err(err) if got == 0 => return Err(err),
-                Err(_) => break,
+            let slot = size + self.guard_len;
+            let count = (want - got).min(class.carve_left);
+            let first = class.carve_at;
+            let installed = Chunk::install_guards(first, slot, count, self.guard_len);
+            let done = match installed {
+                Ok(()) => count,
+                Err((0, err)) if got == 0 => return Err(err),
+                Err((done, _)) => done,
+            };
+            class.carve_at += done * slot;
+            class.carve_left -= done;
+            self.carved.fetch_add(done, Ordering::Relaxed);
+            out.extend((0..done).map(|i| Stack {
+                guard_start: first + i * slot,
+                size,
+                guard_len: self.guard_len as u32,
+                touched: false,
+            }));
+            got += done;
+            if done < count {
+                break; // a guard failed: the slots from there stay uncarved
             }
-            class.carve_at += size + self.guard_len;
-            class.carve_left -= 1;
-            self.carved.fetch_add(1, Ordering::Relaxed);
-            out.push(Stack { guard_start, size, guard_len: self.guard_len as u32, touched: false });
-            got += 1;
         }
         Ok(())
     }
@@ -513,6 +603,51 @@ mod tests {
         cache.put(&pool, a);
         let again = cache.get(&pool, size).unwrap();
         assert_eq!(again.guard_start, a_addr, "a freed stack is reused first");
+    }
+
+    /// Is the page at `addr` a guard marker, by the PM_GUARD_REGION bit (58)
+    /// of /proc/self/pagemap? `None` if this kernel's pagemap does not show
+    /// guards (before Linux 6.15) or guards are `mprotect`ed.
+    pub(super) fn pagemap_guard(addr: usize) -> Option<bool> {
+        use std::io::{Read, Seek, SeekFrom};
+        static SHOWN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let read = |addr: usize| -> Option<bool> {
+            let mut pagemap = std::fs::File::open("/proc/self/pagemap").ok()?;
+            pagemap.seek(SeekFrom::Start((addr / page_size() * 8) as u64)).ok()?;
+            let mut entry = [0u8; 8];
+            pagemap.read_exact(&mut entry).ok()?;
+            Some(u64::from_le_bytes(entry) >> 58 & 1 == 1)
+        };
+        let shown = *SHOWN.get_or_init(|| {
+            // Probe: a guard installed on a scratch page, seen or not.
+            let Ok(chunk) = Chunk::map(page_size()) else { return false };
+            !guards_split_mappings()
+                && Chunk::install_guard(chunk.addr, page_size()).is_ok()
+                && read(chunk.addr) == Some(true)
+        });
+        if shown {
+            read(addr)
+        } else {
+            None
+        }
+    }
+
+    #[test]
+    fn guards_are_installed_in_batches_and_one_by_one() {
+        let pool = StackPool::new();
+        let size = round_stack_size(16 << 10).unwrap();
+        let mut stacks = Vec::new();
+        pool.take(size, 40, &mut stacks).unwrap(); // one batch (process_madvise)
+        pool.take(size, 1, &mut stacks).unwrap(); // one guard (madvise)
+        assert_eq!(pool.stats().carved, 41);
+        for stack in &stacks {
+            let (start, end) = stack.guard_range();
+            if pagemap_guard(start).is_none() {
+                return; // this kernel cannot show it
+            }
+            assert_eq!(pagemap_guard(start), Some(true), "guard page of {stack:?}");
+            assert_eq!(pagemap_guard(end), Some(false), "first usable page of {stack:?}");
+        }
     }
 
     #[test]

@@ -124,24 +124,14 @@ fn resident_bytes(start: usize, stop: usize, guards: impl Iterator<Item = usize>
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::pagemap_guard as is_guard;
     use super::super::{round_stack_size, StackCache};
     use super::*;
-    use std::io::{Read, Seek, SeekFrom};
 
     /// Resident pages of `stack`'s usable part.
     fn resident_pages(stack: &Stack) -> usize {
         let (start, stop) = stack.usable_range();
         resident_bytes(start, stop, std::iter::empty(), 0) / page_size()
-    }
-
-    /// Is the page at `addr` a guard marker? `None` if this kernel's pagemap
-    /// does not say (the PM_GUARD_REGION bit 58 came with Linux 6.15).
-    fn is_guard(addr: usize) -> Option<bool> {
-        let mut pagemap = std::fs::File::open("/proc/self/pagemap").ok()?;
-        pagemap.seek(SeekFrom::Start((addr / page_size() * 8) as u64)).ok()?;
-        let mut entry = [0u8; 8];
-        pagemap.read_exact(&mut entry).ok()?;
-        Some(u64::from_le_bytes(entry) >> 58 & 1 == 1)
     }
 
     /// Writes `byte` over the whole usable part of `stack`.
@@ -188,7 +178,8 @@ mod tests {
         assert_eq!(trimmed.bytes, 56 * size, "every touched page was resident and is counted");
         let stats = pool.stats();
         assert_eq!((stats.free, stats.warm, stats.trimmed_stacks), (64, 8, 56));
-        if guard_before == Some(true) {
+        if let Some(before) = guard_before {
+            assert!(before, "the guard was installed");
             assert_eq!(is_guard(guard), Some(true), "MADV_DONTNEED kept the guard marker");
         }
         {
