@@ -426,3 +426,87 @@ fn a_short_read_at_the_urgent_mark_does_not_strand_the_rest() {
         assert_eq!(got, b"helloworld");
     });
 }
+
+#[test]
+fn readable_waits_for_data_or_eof_and_consumes_nothing() {
+    within(1, Duration::from_secs(30), "readable", || {
+        let (stream, peer) = stream_pair();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (go, done) = scripted_peer(
+            peer,
+            vec![
+                Box::new(|p| p.write_all(b"ping").unwrap()),
+                Box::new(|p| p.write_all(b"pong").unwrap()),
+                Box::new(|p| p.shutdown(Shutdown::Write).unwrap()),
+            ],
+        );
+        let mut buf = [0u8; 64];
+        // Nothing queued: it parks until the peer writes.
+        let (co, handle) = spawn_observed(move || {
+            stream.readable().unwrap();
+            stream
+        });
+        wait_until_parked(&co, WaitReason::Io);
+        go.send(()).unwrap();
+        let mut stream = handle.join().unwrap();
+        done.recv().unwrap();
+        assert_eq!(stream.read(&mut buf).unwrap(), 4, "readable consumed nothing");
+        assert_eq!(&buf[..4], b"ping");
+        // That short read emptied the buffer: it parks again (no syscall)
+        // until more comes.
+        let (co, handle) = spawn_observed(move || {
+            stream.readable().unwrap();
+            stream
+        });
+        wait_until_parked(&co, WaitReason::Io);
+        go.send(()).unwrap();
+        let mut stream = handle.join().unwrap();
+        done.recv().unwrap();
+        // Data queued: it returns at once, as often as asked.
+        stream.readable().unwrap();
+        stream.readable().unwrap();
+        assert_eq!(stream.read(&mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"pong");
+        // End of stream is readable too.
+        go.send(()).unwrap();
+        done.recv().unwrap();
+        stream.readable().unwrap();
+        assert_eq!(stream.read(&mut buf).unwrap(), 0);
+        drop(go);
+    });
+}
+
+#[test]
+fn readable_times_out_with_the_read_timeout_and_reports_a_reset() {
+    within(1, Duration::from_secs(30), "readable timeout", || {
+        let (stream, peer) = stream_pair();
+        stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        assert_eq!(stream.readable().unwrap_err().kind(), ErrorKind::TimedOut);
+        // A reset (SO_LINGER 0, then close) is readable, as an error.
+        socket2::SockRef::from(&peer).set_linger(Some(Duration::ZERO)).unwrap();
+        drop(peer);
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        match stream.readable() {
+            Err(err) => assert_eq!(err.kind(), ErrorKind::ConnectionReset),
+            Ok(()) => assert_eq!(
+                (&stream).read(&mut [0u8; 8]).unwrap_err().kind(),
+                ErrorKind::ConnectionReset,
+                "readable returned: the read reports the reset"
+            ),
+        }
+    });
+}
+
+#[test]
+fn readable_on_a_plain_thread_blocks_the_thread_until_data() {
+    let (stream, mut peer) = stream_pair();
+    let (tid, reader) = common::spawn_thread(move || {
+        stream.readable().unwrap();
+        let mut buf = [0u8; 8];
+        let n = (&stream).read(&mut buf).unwrap();
+        buf[..n].to_vec()
+    });
+    common::wait_until_blocked(tid);
+    peer.write_all(b"hi").unwrap();
+    assert_eq!(reader.join().unwrap(), b"hi");
+}

@@ -72,7 +72,9 @@ pub mod time;
 
 pub use cancel::is_cancelled_error;
 pub use coroutine::{scope, spawn, yield_now, JoinHandle};
-pub use runtime::{run, Runtime, RuntimeBuilder, DEFAULT_STACK_SIZE, DEFAULT_STALL_THRESHOLD};
+pub use runtime::{
+    run, Runtime, RuntimeBuilder, DEFAULT_STACK_SIZE, DEFAULT_STACK_TRIM_AFTER, DEFAULT_STALL_THRESHOLD,
+};
 pub use task::{is_cancelled, WaitReason, CANCELLED};
 
 /// About how many coroutines can be alive at once before stack allocation

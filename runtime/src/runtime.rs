@@ -39,6 +39,9 @@ pub const DEFAULT_STACK_SIZE: usize = 64 << 10;
 /// Default threshold of the stall report.
 pub const DEFAULT_STALL_THRESHOLD: Duration = Duration::from_millis(100);
 
+/// Default window of the stack trim ([`RuntimeBuilder::stack_trim_after`]).
+pub const DEFAULT_STACK_TRIM_AFTER: Duration = Duration::from_secs(5);
+
 /// Configures and builds a [`Runtime`].
 #[derive(Debug, Clone)]
 pub struct RuntimeBuilder {
@@ -48,6 +51,7 @@ pub struct RuntimeBuilder {
     stall_threshold: Option<Option<Duration>>,
     dump_signals: Vec<libc::c_int>,
     max_blocking_threads: usize,
+    stack_trim_after: Option<Duration>,
 }
 
 impl RuntimeBuilder {
@@ -59,6 +63,7 @@ impl RuntimeBuilder {
             stall_threshold: None,
             dump_signals: Vec::new(),
             max_blocking_threads: blocking::DEFAULT_MAX_BLOCKING_THREADS,
+            stack_trim_after: Some(DEFAULT_STACK_TRIM_AFTER),
         }
     }
 
@@ -85,8 +90,10 @@ impl RuntimeBuilder {
 
     /// Report a worker that runs one coroutine for longer than `threshold`
     /// without yielding (the stall report, docs/observability.md); `None`
-    /// turns the monitor off. Default: 100 ms, or `CORIO_STALL_MS` from the
+    /// turns the report off. Default: 100 ms, or `CORIO_STALL_MS` from the
     /// environment (0 turns it off). Set here, it wins over the environment.
+    /// The report is one of the monitor thread's jobs: the thread runs while
+    /// any of them is on (see also [`stack_trim_after`](Self::stack_trim_after)).
     pub fn stall_threshold(mut self, threshold: Option<Duration>) -> RuntimeBuilder {
         self.stall_threshold = Some(threshold);
         self
@@ -107,6 +114,21 @@ impl RuntimeBuilder {
     /// jobs queue.
     pub fn max_blocking_threads(mut self, count: usize) -> RuntimeBuilder {
         self.max_blocking_threads = count.max(1);
+        self
+    }
+
+    /// Return the memory of stacks that stay unused to the OS. A finished
+    /// coroutine's stack is kept for the next one with the pages it touched
+    /// still resident (reuse then costs no page fault); stacks that no spawn
+    /// needed during a whole window of `after` (beyond a few kept per worker
+    /// and per stack size) have their pages released, so a server that once
+    /// had 100,000 connections does not keep their stack memory for ever.
+    /// The monitor thread does it, off the workers. A stack is released after
+    /// staying unused for between one and about two windows; `None` keeps
+    /// every page (and, with the stall report and dump signals off, starts no
+    /// monitor thread). Default: 5 s ([`DEFAULT_STACK_TRIM_AFTER`]).
+    pub fn stack_trim_after(mut self, after: Option<Duration>) -> RuntimeBuilder {
+        self.stack_trim_after = after.map(|after| after.max(Duration::from_millis(1)));
         self
     }
 
@@ -143,7 +165,9 @@ impl RuntimeBuilder {
             .unwrap_or(Some(DEFAULT_STALL_THRESHOLD));
         let mut signals = self.dump_signals.clone();
         signals.extend(monitor::dump_signal_from_env());
-        runtime.monitor = monitor::start(&scheduler, threshold, &signals, &self.thread_name)?;
+        let config =
+            monitor::MonitorConfig { threshold, dump_signals: &signals, trim_after: self.stack_trim_after };
+        runtime.monitor = monitor::start(&scheduler, config, &self.thread_name)?;
         Ok(runtime)
     }
 }

@@ -62,6 +62,14 @@ pub struct Metrics {
     pub stacks_mapped: u64,
     /// Stacks free in the shared pool.
     pub stacks_pooled: u64,
+    /// Of those, the ones whose pages may still be resident (not trimmed
+    /// since their coroutine ended).
+    pub stacks_pooled_warm: u64,
+    /// Stacks whose pages the trim returned to the OS, in all
+    /// ([`RuntimeBuilder::stack_trim_after`](crate::RuntimeBuilder::stack_trim_after)).
+    pub stacks_trimmed: u64,
+    /// The resident bytes those trims returned, in all.
+    pub stack_bytes_trimmed: u64,
     /// The blocking pool (`corio::blocking`).
     pub blocking: BlockingMetrics,
 }
@@ -117,13 +125,16 @@ impl Metrics {
             total.stalls += w.stalls;
             total.longest_stall = total.longest_stall.max(w.longest_stall);
         }
-        let (mapped, pooled) = scheduler.stack_pool.stats();
+        let pool = scheduler.stack_pool.stats();
         Metrics {
             workers,
             total,
             not_started_global: scheduler.injector.len() as u64,
-            stacks_mapped: mapped as u64,
-            stacks_pooled: pooled as u64,
+            stacks_mapped: pool.carved as u64,
+            stacks_pooled: pool.free as u64,
+            stacks_pooled_warm: pool.warm as u64,
+            stacks_trimmed: pool.trimmed_stacks,
+            stack_bytes_trimmed: pool.trimmed_bytes,
             blocking: Pool::of(scheduler.id).map(|pool| pool.metrics()).unwrap_or_default(),
         }
     }
@@ -161,10 +172,14 @@ impl fmt::Display for Metrics {
         line(f, "total", &self.total)?;
         write!(
             f,
-            " stacks: {} mapped, {} pooled, {} cached; {} not started (global); blocking pool: {} threads ({} idle), {} queued, {} done",
+            " stacks: {} mapped, {} pooled ({} warm), {} cached, {} trimmed ({} KiB returned); {} not started (global); \
+             blocking pool: {} threads ({} idle), {} queued, {} done",
             self.stacks_mapped,
             self.stacks_pooled,
+            self.stacks_pooled_warm,
             self.total.stacks_cached,
+            self.stacks_trimmed,
+            self.stack_bytes_trimmed / 1024,
             self.not_started_global,
             self.blocking.threads,
             self.blocking.idle,

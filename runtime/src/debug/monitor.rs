@@ -1,5 +1,5 @@
-//! The monitor thread of a runtime (Go's sysmon): the stall report, and the
-//! coroutine dump on a signal.
+//! The monitor thread of a runtime (Go's sysmon): the stall report, the
+//! coroutine dump on a signal, and the stack trim.
 //!
 //! Stalls: each worker publishes the coroutine it runs and counts its
 //! resumes (`WorkerHandle::running`, `metrics.resumes`: plain stores per
@@ -19,6 +19,15 @@
 //! runtime on stderr; the process keeps running (every runtime's monitor
 //! dumps its own).
 //!
+//! Stack trim: every `trim_after` (`RuntimeBuilder::stack_trim_after`) the
+//! monitor ends a trim window of the stack pool (`StackPool::trim`: the pages
+//! of stacks free for the whole window, beyond a watermark, go back to the
+//! OS; policy in `stack`'s module doc). Its looks then come at least every
+//! quarter window, so a window lasts `trim_after` to `1.25 * trim_after`.
+//!
+//! The thread runs if any of the three is on (the trim is by default, so
+//! `stall_threshold(None)` alone does not stop it).
+//!
 //! The thread holds a `Weak` to the scheduler and ends when the runtime is
 //! dropped (`stop`), or when the scheduler is gone.
 
@@ -27,12 +36,13 @@ use super::format::running_duration;
 use super::symbolize::{symbolize, trim};
 use crate::sched::clock::coarse_now_ms;
 use crate::sched::Scheduler;
+use crate::stack::POOL_WARM_KEEP;
 use parking_lot::{Condvar, Mutex};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Signals delivered to the dump handler so far (process-wide).
 static DUMP_SIGNALS: AtomicU64 = AtomicU64::new(0);
@@ -53,15 +63,25 @@ impl Drop for Monitor {
     }
 }
 
-/// Starts the monitor of `scheduler` if there is anything to watch: stalls
-/// longer than `threshold`, or the dump signals.
+/// What a monitor watches and does; `None`s are off.
+pub(crate) struct MonitorConfig<'a> {
+    /// Report stalls longer than this.
+    pub(crate) threshold: Option<Duration>,
+    /// Print a dump on these signals.
+    pub(crate) dump_signals: &'a [libc::c_int],
+    /// Trim the stack pool after windows this long.
+    pub(crate) trim_after: Option<Duration>,
+}
+
+/// Starts the monitor of `scheduler` if there is anything to do: stalls to
+/// watch, dump signals to answer, or stacks to trim.
 pub(crate) fn start(
     scheduler: &Arc<Scheduler>,
-    threshold: Option<Duration>,
-    dump_signals: &[libc::c_int],
+    config: MonitorConfig<'_>,
     name: &str,
 ) -> io::Result<Option<Monitor>> {
-    if threshold.is_none() && dump_signals.is_empty() {
+    let MonitorConfig { threshold, dump_signals, trim_after } = config;
+    if threshold.is_none() && dump_signals.is_empty() && trim_after.is_none() {
         return Ok(None);
     }
     for &signal in dump_signals {
@@ -75,6 +95,7 @@ pub(crate) fn start(
         reported: vec![None; scheduler.workers.len()],
         ticks: vec![0; scheduler.workers.len()],
         dumps_seen: DUMP_SIGNALS.load(Ordering::Relaxed),
+        trim: trim_after.map(|after| TrimWindow { after, began: Instant::now() }),
     };
     let thread = thread::Builder::new().name(format!("{name}-monitor")).spawn(move || state.run())?;
     Ok(Some(Monitor { stop, thread: Some(thread) }))
@@ -89,6 +110,13 @@ struct MonitorState {
     /// Per worker: the resume count at the last look.
     ticks: Vec<u64>,
     dumps_seen: u64,
+    trim: Option<TrimWindow>,
+}
+
+/// The current trim window of the stack pool.
+struct TrimWindow {
+    after: Duration,
+    began: Instant,
 }
 
 impl MonitorState {
@@ -97,6 +125,12 @@ impl MonitorState {
             Some(t) => (t / 4).clamp(Duration::from_millis(5), Duration::from_millis(250)),
             None => Duration::from_millis(250),
         };
+        // With the trim on, look at least every quarter window.
+        let longest = match &self.trim {
+            Some(trim) => (trim.after / 4).clamp(Duration::from_millis(5), Duration::from_millis(500)),
+            None => Duration::from_millis(500),
+        };
+        let busy_period = busy_period.min(longest);
         let mut period = busy_period;
         loop {
             {
@@ -127,8 +161,19 @@ impl MonitorState {
                 let _ = writeln!(io::stderr().lock(), "{dump}");
             }
             let busy = self.check_stalls(&scheduler);
-            period = if busy { busy_period } else { (period * 2).min(Duration::from_millis(500)) };
+            self.trim_stacks(&scheduler);
+            period = if busy { busy_period } else { (period * 2).min(longest) };
         }
+    }
+
+    /// Ends the trim window if it has lasted long enough.
+    fn trim_stacks(&mut self, scheduler: &Scheduler) {
+        let Some(trim) = &mut self.trim else { return };
+        if trim.began.elapsed() < trim.after {
+            return;
+        }
+        scheduler.stack_pool.trim(POOL_WARM_KEEP);
+        trim.began = Instant::now();
     }
 
     /// Notes when resumes began, reports new stalls and ended ones; returns

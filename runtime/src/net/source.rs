@@ -303,6 +303,45 @@ impl<T: AsFd> IoSource<T> {
         }
     }
 
+    /// Waits until a stream read would probably not wait (`TcpStream::readable`):
+    /// a read-lock holder's step 2 and 3 of the protocol, with `peek` (a
+    /// one-byte `MSG_PEEK`, which consumes nothing) as the syscall, skipped
+    /// when the drained hint says the buffer is empty, and not repeated after
+    /// the slot reports readiness: so in a request-reply loop it costs no
+    /// syscall beyond the read's. That readiness can be stale (an edge for
+    /// data that a read took without waiting), so the next read may still
+    /// wait. Clears the drained hint: the read that follows makes its syscall.
+    pub(crate) fn wait_readable_stream(
+        &self,
+        mut peek: impl FnMut(&T) -> io::Result<usize>,
+    ) -> io::Result<()> {
+        let deadline = self.timeout(Direction::Read).and_then(|t| Instant::now().checked_add(t));
+        let Some(task) = context::current_task() else {
+            if context::cancelling() {
+                return Err(cancelled_error());
+            }
+            return poll_fd(self.fd(), Direction::Read, deadline);
+        };
+        if self.settings.nonblocking.load(Ordering::Relaxed) {
+            return retry_interrupted(|| peek(&self.io)).map(drop);
+        }
+        let turn = self.lock(Direction::Read).lock(deadline)?;
+        let mut registered = None;
+        let result = if self.read_is_drained(&mut registered) {
+            self.wait_slot(&task, Direction::Read, deadline, &mut registered)
+        } else {
+            match retry_interrupted(|| peek(&self.io)) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait_slot(&task, Direction::Read, deadline, &mut registered)
+                }
+                result => result.map(drop),
+            }
+        };
+        self.drained.store(false, Ordering::Relaxed);
+        drop(turn);
+        result
+    }
+
     /// Waits until `dir` may be ready (spurious returns allowed), or fails
     /// with `TimedOut` at `deadline` (a connect's wait for writability).
     pub(crate) fn wait_ready(&self, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {

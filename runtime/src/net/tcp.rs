@@ -223,6 +223,39 @@ impl TcpStream {
         self.source.do_io(Direction::Read, |s| s.peek(buf))
     }
 
+    /// Waits until data can be read, or the peer has closed or reset the
+    /// connection, without reading anything: so a connection that waits for
+    /// its next request need not hold a read buffer. `read` right after it
+    /// then usually returns at once, but may still wait (the readiness can be
+    /// stale, as with tokio's `readable`). Honours the read timeout
+    /// (`TimedOut`) and cancellation like `read`; on a plain thread it waits
+    /// in `poll(2)`. Returns the socket's error if it has one.
+    ///
+    /// ```no_run
+    /// # use corio::net::TcpStream;
+    /// # use std::io::{Read, Write};
+    /// # fn handle(mut stream: TcpStream) -> std::io::Result<()> {
+    /// loop {
+    ///     stream.readable()?; // idle: no buffer held
+    ///     let mut buf = vec![0u8; 16 * 1024];
+    ///     let n = stream.read(&mut buf)?;
+    ///     if n == 0 {
+    ///         return Ok(());
+    ///     }
+    ///     stream.write_all(&buf[..n])?;
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// std has no such call (a blocking thread holds its buffer anyway);
+    /// the name is tokio's (`TcpStream::readable`) and smol's
+    /// (`Async::readable`). Unlike `peek(&mut [0; 1])`, which would do the
+    /// same, it makes no syscall when the last read found the buffer empty,
+    /// so a request-reply loop pays nothing for it.
+    pub fn readable(&self) -> io::Result<()> {
+        self.source.wait_readable_stream(|s| s.peek(&mut [0u8; 1]))
+    }
+
     /// A second handle to the same connection (a `dup` of the fd), with the
     /// same timeouts.
     pub fn try_clone(&self) -> io::Result<TcpStream> {
