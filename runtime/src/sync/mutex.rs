@@ -2,15 +2,19 @@
 //!
 //! # State machine
 //!
-//! `RawMutex::state` holds two bits:
+//! `RawMutex::state` holds three bits:
 //!
 //! * `LOCKED`: somebody owns the mutex;
 //! * `QUEUED`: the waiter queue is non-empty (only changed under the queue
-//!   lock, where `QUEUED ⇔ !queue.is_empty()` holds).
+//!   lock, where `QUEUED ⇔ !queue.is_empty()` holds);
+//! * `HANDOFF`: the mutex is being handed to a parked waiter (set with
+//!   `LOCKED` by the unlock that hands it, cleared by the waiter that gets it
+//!   once it runs): nobody can take it meanwhile, so `lock` does not spin.
 //!
 //! ```text
 //!  lock, fast path:    0 ──CAS──▶ LOCKED                         (one atomic, no lock)
-//!  lock, spin:         4 bursts of 30 spin hints, each followed by try_lock (barging)
+//!  lock, spin:         4 bursts of 30 spin hints, each followed by try_lock (barging);
+//!                      none while HANDOFF is set (Go does not spin in starvation mode)
 //!  unlock, fast path:  LOCKED ──CAS──▶ 0
 //!  lock, slow path (queue lock held):
 //!      !LOCKED ──CAS──▶ LOCKED            (barging: allowed in normal mode)
@@ -19,13 +23,15 @@
 //!      W waited <  1 ms:  clear LOCKED (and QUEUED if now empty), W := WOKEN
 //!                         → W retries the slow path and may lose to a barger;
 //!                           if so it re-queues at the *front*, keeping its age
-//!      W waited >= 1 ms:  keep LOCKED (clear QUEUED if now empty), W := HANDED
-//!                         → W owns the mutex on waking (direct hand-off)
+//!      W waited >= 1 ms:  keep LOCKED, set HANDOFF (clear QUEUED if now empty),
+//!                         W := HANDED → W owns the mutex on waking (direct
+//!                         hand-off) and clears HANDOFF
 //!      doomed waiters at the head are popped first and marked SKIPPED (never
 //!      handed nor woken); if none is left: clear LOCKED and QUEUED
 //!  unwind withdraw (the park of W unwinds at shutdown; queue lock held):
 //!      W still WAITING:   remove W (clear QUEUED if now empty)
-//!      W was HANDED:      W owns the mutex: unlock it (the next live waiter gets it)
+//!      W was HANDED:      W owns the mutex: clear HANDOFF, unlock it (the next
+//!                         live waiter gets it)
 //!      W was WOKEN:       pass the wake-up on: if try_lock succeeds, unlock
 //!                         (which wakes the next waiter); else the holder will
 //!  lock in a cancelling context (a destructor run by the shutdown unwind):
@@ -71,6 +77,7 @@ use crate::sched::context;
 
 const LOCKED: u8 = 1;
 const QUEUED: u8 = 2;
+const HANDOFF: u8 = 4;
 
 /// Waiter states (see the module docs).
 const WOKEN: u8 = 1;
@@ -112,6 +119,9 @@ impl RawMutex {
     /// is being handed to a starving waiter (it then never looks free).
     fn spin(&self) -> bool {
         for _ in 0..SPIN_ROUNDS {
+            if self.state.load(Ordering::Relaxed) & HANDOFF != 0 {
+                return false; // it will not look free before its new owner runs
+            }
             for _ in 0..SPIN_PAUSES {
                 std::hint::spin_loop();
             }
@@ -184,7 +194,11 @@ impl RawMutex {
                 addr: (self as *const Self).cast::<()>() as usize,
             });
             match waiter.wait_or(|| self.withdraw(&waiter)) {
-                HANDED => return,
+                HANDED => {
+                    // We own it (LOCKED stayed set): end the hand-off.
+                    self.state.fetch_and(!HANDOFF, Ordering::Relaxed);
+                    return;
+                }
                 _woken => at_front = true,
             }
         }
@@ -207,7 +221,10 @@ impl RawMutex {
         match state {
             // SAFETY: HANDED means the unlocker left the mutex LOCKED for us:
             // we own it.
-            HANDED => unsafe { self.unlock() },
+            HANDED => unsafe {
+                self.state.fetch_and(!HANDOFF, Ordering::Relaxed);
+                self.unlock()
+            },
             // Pass the wake-up on: unlocking wakes the next waiter.
             // SAFETY: `try_lock` just locked it for us.
             WOKEN if self.try_lock() => unsafe { self.unlock() },
@@ -239,6 +256,7 @@ impl RawMutex {
             if since.elapsed() >= STARVATION_THRESHOLD {
                 // Hand-off: the mutex stays LOCKED, now owned by `w`.
                 self.state.fetch_and(!empty_bit, Ordering::Relaxed);
+                self.state.fetch_or(HANDOFF, Ordering::Relaxed);
                 w.notify(HANDED)
             } else {
                 self.state.fetch_and(!(LOCKED | empty_bit), Ordering::Release);
