@@ -30,6 +30,33 @@ fn a_hundred_scoped_coroutines_each_mutate_their_own_chunk_of_a_borrowed_vec() {
     });
 }
 
+/// A scoped coroutine's value may borrow for 'scope: when its handle is
+/// dropped unjoined, the value is dropped before `scope` returns. Its
+/// destructor here is slow (it sleeps), and records, in a value `scope` lent
+/// it, that it ran: the scope must have waited for it.
+#[test]
+fn a_detached_scoped_coroutines_value_is_dropped_before_the_scope_returns() {
+    struct SlowDrop<'a>(&'a AtomicUsize);
+    impl Drop for SlowDrop<'_> {
+        fn drop(&mut self) {
+            corio::time::sleep(Duration::from_millis(50));
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    common::within(2, Duration::from_secs(30), "scope value drop", || {
+        for _ in 0..5 {
+            let dropped = AtomicUsize::new(0);
+            corio::scope(|s| {
+                for _ in 0..4 {
+                    let dropped = &dropped;
+                    drop(s.spawn(move || SlowDrop(dropped))); // detached at once
+                }
+            });
+            assert_eq!(dropped.load(Ordering::SeqCst), 4, "scope returned before a value was dropped");
+        }
+    });
+}
+
 #[test]
 fn a_panicking_scoped_coroutine_makes_the_scope_panic_after_all_finish() {
     common::within(2, Duration::from_secs(30), "scope panic", || {

@@ -13,7 +13,13 @@
 //! The count: each spawned coroutine's entry holds a `Done` token, dropped
 //! after its closure (and everything it captured) is gone: when it returns,
 //! panics, is cancelled, or is dropped without running at shutdown. The last
-//! token wakes the scope's owner.
+//! token wakes the scope's owner. A returned value may borrow for `'scope`
+//! too, so on return the token travels with the value ([`Scoped`]) and is
+//! dropped after it: at `join`, or when the value is dropped because the
+//! handle was (the slot drops a detached coroutine's value at delivery). As
+//! with `std::thread::scope`, a handle leaked with `mem::forget` keeps its
+//! value, and so its token: `scope` then waits for ever (a hang, never a
+//! use after free).
 
 use super::{spawn_borrowing_on, JoinHandle};
 use crate::sched::Scheduler;
@@ -61,9 +67,16 @@ pub struct Scope<'scope, 'env: 'scope> {
     env: PhantomData<&'env mut &'env ()>,
 }
 
+/// A scoped coroutine's value with its `Done` token: fields drop in this
+/// order, so the scope is not told "done" before the value is gone.
+struct Scoped<T> {
+    value: T,
+    done: Done,
+}
+
 /// An owned permission to join a scoped coroutine.
 pub struct ScopedJoinHandle<'scope, T> {
-    inner: JoinHandle<T>,
+    inner: JoinHandle<Scoped<T>>,
     pending: Arc<Pending>,
     _scope: PhantomData<&'scope ()>,
 }
@@ -71,14 +84,19 @@ pub struct ScopedJoinHandle<'scope, T> {
 impl<T> ScopedJoinHandle<'_, T> {
     /// Waits for the coroutine and returns its value, or its panic payload.
     pub fn join(self) -> thread::Result<T> {
-        let result = self.inner.join();
-        if let Err(payload) = &result {
-            if !crate::is_cancelled(&**payload) {
-                // Joined: the caller has the panic, the scope need not raise it.
-                self.pending.unjoined_panics.fetch_sub(1, Ordering::SeqCst);
+        match self.inner.join() {
+            Ok(Scoped { value, done }) => {
+                drop(done); // the value is the caller's now
+                Ok(value)
+            }
+            Err(payload) => {
+                if !crate::is_cancelled(&*payload) {
+                    // Joined: the caller has the panic, the scope need not raise it.
+                    self.pending.unjoined_panics.fetch_sub(1, Ordering::SeqCst);
+                }
+                Err(payload)
             }
         }
-        result
     }
 
     /// Cancels the coroutine (see `JoinHandle::cancel`).
@@ -109,16 +127,16 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         let job = ScopedJob { f, done };
         let entry = move || {
             let ScopedJob { f, done } = job;
-            let result = panic::catch_unwind(AssertUnwindSafe(f));
-            if let Err(payload) = &result {
-                if !crate::is_cancelled(&**payload) {
-                    pending.unjoined_panics.fetch_add(1, Ordering::SeqCst);
+            match panic::catch_unwind(AssertUnwindSafe(f)) {
+                // `done` goes with the value, to be dropped after it.
+                Ok(value) => Scoped { value, done },
+                Err(payload) => {
+                    if !crate::is_cancelled(&*payload) {
+                        pending.unjoined_panics.fetch_add(1, Ordering::SeqCst);
+                    }
+                    drop(done); // after `f` and its captures; the payload is 'static
+                    panic::resume_unwind(payload)
                 }
-            }
-            drop(done); // after `f` and its captures are gone
-            match result {
-                Ok(value) => value,
-                Err(payload) => panic::resume_unwind(payload),
             }
         };
         // SAFETY: `scope` does not return or unwind before every coroutine
