@@ -9,17 +9,6 @@ mod common;
 use common::{run_in_child_expecting_abort, run_in_child_expecting_abort_status};
 use std::time::Duration;
 
-#[inline(never)]
-fn recurse(depth: u64) -> u64 {
-    let mut frame = [0u8; 512];
-    frame[0] = depth as u8;
-    let frame = std::hint::black_box(frame);
-    if depth == u64::MAX {
-        return 0;
-    }
-    recurse(depth + 1) + frame[0] as u64
-}
-
 #[test]
 #[ignore = "run by stack_overflow_names_the_coroutine_and_aborts in a child process"]
 fn overflow_child() {
@@ -27,7 +16,7 @@ fn overflow_child() {
         corio::coroutine::Builder::new()
             .name("deep-recursion".into())
             .stack_size(32 << 10)
-            .spawn(|| recurse(0))
+            .spawn(|| common::recurse(0))
             .unwrap()
             .join()
             .ok();
@@ -61,6 +50,6 @@ fn faults_that_are_not_coroutine_overflows_still_reach_the_previous_handler() {
 #[ignore = "run by faults_that_are_not_coroutine_overflows_still_reach_the_previous_handler in a child process"]
 fn thread_overflow_child() {
     let _runtime = corio::Runtime::builder().workers(1).build().unwrap(); // installs corio's handler
-    std::thread::Builder::new().stack_size(64 << 10).spawn(|| recurse(0)).unwrap().join().ok();
+    std::thread::Builder::new().stack_size(64 << 10).spawn(|| common::recurse(0)).unwrap().join().ok();
     unreachable!();
 }

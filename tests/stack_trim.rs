@@ -123,17 +123,6 @@ fn idle_stack_memory_returns_to_the_os_and_trimmed_stacks_work() {
     run_in_child("trim_child", Duration::from_secs(120));
 }
 
-#[inline(never)]
-fn recurse(depth: u64) -> u64 {
-    let mut frame = [0u8; 512];
-    frame[0] = depth as u8;
-    let frame = std::hint::black_box(frame);
-    if depth == u64::MAX {
-        return 0;
-    }
-    recurse(depth + 1) + frame[0] as u64
-}
-
 #[test]
 #[ignore = "run by a_trimmed_stack_keeps_its_guard_page in a child process"]
 fn overflow_on_trimmed_stack_child() {
@@ -168,7 +157,7 @@ fn overflow_on_trimmed_stack_child() {
         let handle = corio::coroutine::Builder::new()
             .name("trimmed-stack".into())
             .stack_size(SIZE)
-            .spawn(|| recurse(0))
+            .spawn(|| common::recurse(0))
             .unwrap();
         let _ = handle.join();
         drop(holders);

@@ -84,3 +84,16 @@ pub fn spawn_observed<T: Send + 'static>(
     let co = rx.recv_timeout(Duration::from_secs(10)).expect("the coroutine started");
     (co, handle)
 }
+
+/// Recurses until the stack overflows (512-byte frames the optimiser
+/// keeps): for the tests that an overflow hits its guard page.
+#[inline(never)]
+pub fn recurse(depth: u64) -> u64 {
+    let mut frame = [0u8; 512];
+    frame[0] = depth as u8;
+    let frame = std::hint::black_box(frame);
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1) + frame[0] as u64
+}
