@@ -50,12 +50,11 @@ pub(crate) struct Config {
 
 // ---- Routes ----------------------------------------------------------------------------------
 
-fn route(req: &Request, config: &Config) -> Response {
+fn route<'a>(req: &Request<'a>, config: &Config) -> Response<'a> {
     const HELLO: &str = "Hello, World!";
-    let method = req.method.as_str();
-    let path = req.path.as_str();
-    match (method, path) {
-        ("GET", "/" | "/plaintext") => Response::new(200, "text/plain", HELLO),
+    let path = req.path;
+    match (req.method, path) {
+        ("GET", "/" | "/plaintext") => Response::new(200, "text/plain", HELLO.as_bytes()),
         ("GET", "/json") => {
             let body = serde_json::to_vec(&serde_json::json!({ "message": HELLO })).expect("JSON");
             Response::new(200, "application/json", body)
@@ -69,13 +68,13 @@ fn route(req: &Request, config: &Config) -> Response {
     }
 }
 
-fn not_allowed(allow: &'static str) -> Response {
+fn not_allowed(allow: &'static str) -> Response<'static> {
     Response { allow: Some(allow), ..Response::status(405) }
 }
 
 /// `GET /static/<name>`: a file under the static directory, read through `corio::fs` (on the
 /// blocking pool). Only plain names are served: `..`, `/`-rooted paths and `.` are refused.
-fn static_file(name: &str, config: &Config) -> Response {
+fn static_file(name: &str, config: &Config) -> Response<'static> {
     let Some(dir) = &config.static_dir else { return Response::status(404) };
     let relative = Path::new(name);
     if name.is_empty() || !relative.components().all(|c| matches!(c, Component::Normal(_))) {
@@ -92,21 +91,25 @@ fn static_file(name: &str, config: &Config) -> Response {
 
 fn handle(mut stream: TcpStream, config: &Config) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_SIZE); // bytes read, not yet answered
+    // Bytes read and not yet answered are `buf[start..filled]`. The buffer is zeroed once and
+    // then reused, never cleared again; it doubles when a large request fills it (the parser's
+    // limits bound it).
+    let mut buf = vec![0u8; READ_SIZE];
+    let (mut start, mut filled) = (0, 0);
     let mut out: Vec<u8> = Vec::new(); // replies to write in one go
     let mut head_deadline: Option<Instant> = None; // set when a request's first bytes are in
-    let mut idle_since = Instant::now();
+    let mut idle_since: Option<Instant> = None; // set when a keep-alive wait times out
     let mut continue_sent = false;
     loop {
         // Answer every complete request in the buffer (pipelining).
         let mut close = false;
         let mut waiting = None;
         while !close {
-            match proto::parse(&buf) {
+            match proto::parse(&buf[start..filled]) {
                 Ok(Parsed::Complete(req, used)) => {
                     let keep_alive = req.keep_alive && !config.stopping.load(Ordering::SeqCst);
                     proto::write_response(&mut out, &route(&req, config), req.http10, keep_alive);
-                    buf.drain(..used);
+                    start += used;
                     (head_deadline, continue_sent, close) = (None, false, !keep_alive);
                 }
                 Ok(Parsed::Incomplete { head_done, expect_continue }) => {
@@ -128,24 +131,28 @@ fn handle(mut stream: TcpStream, config: &Config) -> io::Result<()> {
         if !out.is_empty() {
             stream.write_all(&out)?;
             out.clear();
-            idle_since = Instant::now();
+            idle_since = None;
         }
         if close {
             return close_gracefully(stream);
         }
-        // Read more, with a timeout that depends on where we are.
-        let now = Instant::now();
-        let timeout = if buf.is_empty() {
+        // Read more, with a timeout that depends on where we are. The clock is read only when a
+        // deadline is in play, not once per request.
+        let timeout = if start == filled {
             // Between requests: idle keep-alive; wake now and then to notice a shutdown.
             if config.stopping.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            match (idle_since + IDLE_TIMEOUT).checked_duration_since(now) {
-                Some(left) if !left.is_zero() => left.min(SHUTDOWN_POLL),
-                _ => return Ok(()), // idle too long
+            match idle_since {
+                None => SHUTDOWN_POLL, // the idle period starts with this read
+                Some(since) => match IDLE_TIMEOUT.checked_sub(since.elapsed()) {
+                    Some(left) if !left.is_zero() => left.min(SHUTDOWN_POLL),
+                    _ => return Ok(()), // idle too long
+                },
             }
         } else if let Some((false, _)) = waiting {
             // In a head: one deadline for the whole head, however slowly it trickles in.
+            let now = Instant::now();
             let deadline = *head_deadline.get_or_insert(now + config.header_timeout);
             match deadline.checked_duration_since(now) {
                 Some(left) if !left.is_zero() => left,
@@ -154,13 +161,29 @@ fn handle(mut stream: TcpStream, config: &Config) -> io::Result<()> {
         } else {
             IDLE_TIMEOUT // in a body
         };
-        stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        let len = buf.len();
-        buf.resize(len + READ_SIZE, 0);
-        match stream.read(&mut buf[len..]) {
+        let timeout = timeout.max(Duration::from_millis(1));
+        stream.set_read_timeout(Some(timeout))?;
+        // Make room: move the unanswered bytes to the front, or grow.
+        if start == filled {
+            (start, filled) = (0, 0);
+        } else if start > 0 {
+            buf.copy_within(start..filled, 0);
+            (start, filled) = (0, filled - start);
+        }
+        if filled == buf.len() {
+            buf.resize(2 * buf.len(), 0);
+        }
+        let idle = start == filled;
+        match stream.read(&mut buf[filled..]) {
             Ok(0) => return Ok(()), // the peer closed its side
-            Ok(n) => buf.truncate(len + n),
-            Err(err) if err.kind() == io::ErrorKind::TimedOut => buf.truncate(len),
+            Ok(n) => (filled, idle_since) = (filled + n, None),
+            Err(err) if err.kind() == io::ErrorKind::TimedOut => {
+                if idle && idle_since.is_none() {
+                    // The first quiet wait of an idle period: that period began one wait ago.
+                    let now = Instant::now();
+                    idle_since = Some(now.checked_sub(timeout).unwrap_or(now));
+                }
+            }
             Err(err) => return Err(err),
         }
     }

@@ -5,8 +5,9 @@
 #![allow(dead_code)]
 
 use httparse::Status;
-use std::cell::RefCell;
-use std::io::Write as _;
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::mem::MaybeUninit;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Largest request head (request line and headers) accepted; more gets 431.
@@ -15,21 +16,22 @@ pub const MAX_HEAD: usize = 64 * 1024;
 pub const MAX_BODY: usize = 1024 * 1024;
 const MAX_HEADERS: usize = 64;
 
-/// A complete request, copied out of the connection's buffer.
-pub struct Request {
-    pub method: String,
+/// A complete request, borrowed from the connection's buffer (nothing is copied unless a
+/// chunked body has to be joined).
+pub struct Request<'a> {
+    pub method: &'a str,
     /// The target without its `?query`.
-    pub path: String,
+    pub path: &'a str,
     pub http10: bool,
     /// Whether the connection may stay open after the reply (HTTP/1.1 unless `Connection: close`;
     /// HTTP/1.0 only with `Connection: keep-alive`).
     pub keep_alive: bool,
-    pub body: Vec<u8>,
+    pub body: Cow<'a, [u8]>,
 }
 
-pub enum Parsed {
+pub enum Parsed<'a> {
     /// A request and how many bytes of the buffer it took.
-    Complete(Request, usize),
+    Complete(Request<'a>, usize),
     /// More bytes are needed. `head_done` once the head is in (only the body is missing);
     /// `expect_continue` if the client waits for `100 Continue` before sending that body.
     Incomplete { head_done: bool, expect_continue: bool },
@@ -40,10 +42,14 @@ pub enum Parsed {
 pub struct Refused(pub u16);
 
 /// Frames the first request in `buf`.
-pub fn parse(buf: &[u8]) -> Result<Parsed, Refused> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(buf) {
+pub fn parse(buf: &[u8]) -> Result<Parsed<'_>, Refused> {
+    if buf.is_empty() {
+        return Ok(Parsed::Incomplete { head_done: false, expect_continue: false });
+    }
+    // httparse fills only as many header slots as the request has: no need to clear 64.
+    let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(Status::Complete(n)) if n <= MAX_HEAD => n,
         Ok(Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => return Err(Refused(431)),
         Ok(Status::Partial) if buf.len() > MAX_HEAD => return Err(Refused(431)),
@@ -55,8 +61,8 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Refused> {
         (None, false, false, false, false);
     for header in req.headers.iter() {
         let name = header.name;
-        let value = std::str::from_utf8(header.value).unwrap_or("").trim();
         if name.eq_ignore_ascii_case("content-length") {
+            let value = value(header);
             if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(Refused(400));
             }
@@ -66,17 +72,17 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Refused> {
             }
             length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            if !value.eq_ignore_ascii_case("chunked") {
+            if !value(header).eq_ignore_ascii_case("chunked") {
                 return Err(Refused(400)); // only plain `chunked` is supported
             }
             chunked = true;
         } else if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',').map(str::trim) {
+            for token in value(header).split(',').map(str::trim) {
                 close |= token.eq_ignore_ascii_case("close");
                 keep |= token.eq_ignore_ascii_case("keep-alive");
             }
         } else if name.eq_ignore_ascii_case("expect") {
-            expect_continue = value.eq_ignore_ascii_case("100-continue");
+            expect_continue = value(header).eq_ignore_ascii_case("100-continue");
         }
     }
     if chunked && length.is_some() {
@@ -86,7 +92,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Refused> {
     let incomplete = Parsed::Incomplete { head_done: true, expect_continue };
     let (body, body_len) = if chunked {
         match decode_chunked(rest)? {
-            Some(done) => done,
+            Some((body, len)) => (Cow::Owned(body), len),
             None if rest.len() > 2 * MAX_BODY => return Err(Refused(413)), // chunk overhead
             None => return Ok(incomplete),
         }
@@ -98,17 +104,22 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Refused> {
         if rest.len() < n {
             return Ok(incomplete);
         }
-        (rest[..n].to_vec(), n)
+        (Cow::Borrowed(&rest[..n]), n)
     };
     let target = req.path.unwrap_or("/");
     let request = Request {
-        method: req.method.unwrap_or("").to_string(),
-        path: target.split('?').next().unwrap_or("").to_string(),
+        method: req.method.unwrap_or(""),
+        path: target.split_once('?').map_or(target, |(path, _query)| path),
         http10,
         keep_alive: if http10 { keep && !close } else { !close },
         body,
     };
     Ok(Parsed::Complete(request, head_len + body_len))
+}
+
+/// A header's value as trimmed text ("" if it is not UTF-8).
+fn value<'a>(header: &httparse::Header<'a>) -> &'a str {
+    std::str::from_utf8(header.value).unwrap_or("").trim()
 }
 
 /// Decodes a whole chunked body (and its trailers) from the start of `buf`: the body and the
@@ -147,35 +158,44 @@ fn decode_chunked(buf: &[u8]) -> Result<Option<(Vec<u8>, usize)>, Refused> {
 }
 
 /// A reply: status, `Content-Type` and body (`Content-Length` is computed), and for 405 the
-/// `Allow` header.
-pub struct Response {
+/// `Allow` header. The body is borrowed when it can be (a constant, the request's own body).
+pub struct Response<'a> {
     pub status: u16,
     pub content_type: &'static str,
-    pub body: Vec<u8>,
+    pub body: Cow<'a, [u8]>,
     pub allow: Option<&'static str>,
 }
 
-impl Response {
-    pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
+impl<'a> Response<'a> {
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<Cow<'a, [u8]>>) -> Response<'a> {
         Response { status, content_type, body: body.into(), allow: None }
     }
 
     /// A short plain-text reply carrying the status's reason phrase.
-    pub fn status(status: u16) -> Response {
-        Response::new(status, "text/plain", format!("{}\n", reason(status)))
+    pub fn status(status: u16) -> Response<'static> {
+        Response::new(status, "text/plain", reason_line(status).as_bytes())
     }
 }
 
-/// Appends `response` to `out`, with the Server, Date and Connection headers.
+/// Appends `response` to `out`, with the Server, Date and Connection headers. Plain byte
+/// appends rather than `write!`: this runs once per request, and formatting machinery would be
+/// a visible share of a small reply's cost.
 pub fn write_response(out: &mut Vec<u8>, response: &Response, http10: bool, keep_alive: bool) {
-    let status = response.status;
-    with_date(|date| {
-        let _ = write!(out, "HTTP/1.1 {status} {}\r\nServer: corio\r\nDate: {date}\r\n", reason(status));
-    });
-    let _ =
-        write!(out, "Content-Type: {}\r\nContent-Length: {}\r\n", response.content_type, response.body.len());
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, response.status.into());
+    out.push(b' ');
+    out.extend_from_slice(reason(response.status).as_bytes());
+    out.extend_from_slice(b"\r\nServer: corio\r\nDate: ");
+    out.extend_from_slice(&date());
+    out.extend_from_slice(b"\r\nContent-Type: ");
+    out.extend_from_slice(response.content_type.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Length: ");
+    push_decimal(out, response.body.len());
+    out.extend_from_slice(b"\r\n");
     if let Some(methods) = response.allow {
-        let _ = write!(out, "Allow: {methods}\r\n");
+        out.extend_from_slice(b"Allow: ");
+        out.extend_from_slice(methods.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     if !keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
@@ -184,6 +204,34 @@ pub fn write_response(out: &mut Vec<u8>, response: &Response, http10: bool, keep
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&response.body);
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// The reason phrase and a newline: the body of a short status reply.
+fn reason_line(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request\n",
+        403 => "Forbidden\n",
+        404 => "Not Found\n",
+        405 => "Method Not Allowed\n",
+        413 => "Content Too Large\n",
+        431 => "Request Header Fields Too Large\n",
+        _ => "Internal Server Error\n",
+    }
 }
 
 pub fn reason(status: u16) -> &'static str {
@@ -215,16 +263,19 @@ pub fn content_type(name: &str) -> &'static str {
     }
 }
 
-/// Calls `f` with the current `Date` header value, formatted at most once a second per thread.
-pub fn with_date<R>(f: impl FnOnce(&str) -> R) -> R {
-    thread_local!(static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) });
+/// The current `Date` header value, formatted at most once a second per thread.
+pub fn date() -> [u8; 29] {
+    thread_local!(static DATE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) });
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     DATE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.0 != now {
-            *cache = (now, http_date(now));
+        let (at, text) = cache.get();
+        if at == now {
+            return text;
         }
-        f(&cache.1)
+        let mut text = [0; 29];
+        text.copy_from_slice(http_date(now).as_bytes()); // IMF-fixdate is always 29 bytes
+        cache.set((now, text));
+        text
     })
 }
 

@@ -372,6 +372,10 @@ impl<T: AsFd> IoSource<T> {
         };
         let registration = &registered.registration;
         let waker = task.io_waker();
+        // The deadline is looked at only after a park: before the first one,
+        // `park_until` itself returns at once for a deadline already past
+        // (one clock read per wait instead of two).
+        let mut parked = false;
         loop {
             if task.cancel_requested() {
                 registration.cancel(dir, &waker);
@@ -380,7 +384,7 @@ impl<T: AsFd> IoSource<T> {
             match registration.poll_ready(dir, &waker)? {
                 Readiness::Ready => return Ok(()),
                 Readiness::Armed => {
-                    if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    if parked && deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                         registration.cancel(dir, &waker);
                         return Err(timed_out());
                     }
@@ -397,6 +401,7 @@ impl<T: AsFd> IoSource<T> {
                         Some(deadline) => coroutine::park_until(deadline, WaitReason::Io),
                         None => coroutine::park_for(WaitReason::Io),
                     }
+                    parked = true;
                     std::mem::forget(armed);
                 }
             }
