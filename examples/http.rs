@@ -13,7 +13,7 @@
 //! go out in one write), `Content-Length` and chunked request bodies, 431 for a head over 64 KiB,
 //! 413 for a body over 1 MiB, 400 for a malformed request (each then closes), a 10 s deadline
 //! for a whole request head (`HTTP_HEADER_TIMEOUT_MS` overrides it) and a 60 s keep-alive idle
-//! timeout. On SIGTERM or Ctrl-C it stops accepting, lets each connection finish its current
+//! timeout (`HTTP_IDLE_TIMEOUT_MS`). On SIGTERM or Ctrl-C it stops accepting, lets each connection finish its current
 //! request, closes the idle ones and exits 0 (within 10 s).
 
 #[path = "shared/mod.rs"]
@@ -32,8 +32,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const READ_SIZE: usize = 16 * 1024;
-/// Idle keep-alive connections are closed after this long.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A body that stops arriving for this long is given up on.
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle connections wake this often to notice a shutdown.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
 /// How long open connections get to finish after the signal.
@@ -44,6 +44,8 @@ pub(crate) struct Config {
     pub(crate) static_dir: Option<PathBuf>,
     /// Deadline for a whole request head, from its first byte.
     pub(crate) header_timeout: Duration,
+    /// Idle keep-alive connections are closed after this long.
+    pub(crate) idle_timeout: Duration,
     /// Set on SIGTERM/SIGINT: finish the current request, then close.
     pub(crate) stopping: AtomicBool,
 }
@@ -104,11 +106,13 @@ fn handle(mut stream: TcpStream, config: &Config) -> io::Result<()> {
         // Answer every complete request in the buffer (pipelining).
         let mut close = false;
         let mut waiting = None;
+        let mut date = None; // read once for all the replies of this batch
         while !close {
             match proto::parse(&buf[start..filled]) {
                 Ok(Parsed::Complete(req, used)) => {
                     let keep_alive = req.keep_alive && !config.stopping.load(Ordering::SeqCst);
-                    proto::write_response(&mut out, &route(&req, config), req.http10, keep_alive);
+                    let date = date.get_or_insert_with(proto::date);
+                    proto::write_response(&mut out, &route(&req, config), date, req.http10, keep_alive);
                     start += used;
                     (head_deadline, continue_sent, close) = (None, false, !keep_alive);
                 }
@@ -117,7 +121,8 @@ fn handle(mut stream: TcpStream, config: &Config) -> io::Result<()> {
                     break;
                 }
                 Err(Refused(status)) => {
-                    proto::write_response(&mut out, &Response::status(status), false, false);
+                    let date = date.get_or_insert_with(proto::date);
+                    proto::write_response(&mut out, &Response::status(status), date, false, false);
                     close = true;
                 }
             }
@@ -145,7 +150,7 @@ fn handle(mut stream: TcpStream, config: &Config) -> io::Result<()> {
             }
             match idle_since {
                 None => SHUTDOWN_POLL, // the idle period starts with this read
-                Some(since) => match IDLE_TIMEOUT.checked_sub(since.elapsed()) {
+                Some(since) => match config.idle_timeout.checked_sub(since.elapsed()) {
                     Some(left) if !left.is_zero() => left.min(SHUTDOWN_POLL),
                     _ => return Ok(()), // idle too long
                 },
@@ -159,7 +164,7 @@ fn handle(mut stream: TcpStream, config: &Config) -> io::Result<()> {
                 _ => return Ok(()), // too slow: close
             }
         } else {
-            IDLE_TIMEOUT // in a body
+            BODY_TIMEOUT // in a body
         };
         let timeout = timeout.max(Duration::from_millis(1));
         stream.set_read_timeout(Some(timeout))?;
@@ -249,11 +254,13 @@ fn main() {
         Some((_, dir)) => Some(PathBuf::from(dir)),
         None => Some(PathBuf::from("static")).filter(|dir| dir.is_dir()),
     };
-    let header_timeout = std::env::var("HTTP_HEADER_TIMEOUT_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map_or(Duration::from_secs(10), Duration::from_millis);
-    let config = Arc::new(Config { static_dir, header_timeout, stopping: AtomicBool::new(false) });
+    let millis_from_env = |name: &str, default: Duration| {
+        std::env::var(name).ok().and_then(|ms| ms.parse().ok()).map_or(default, Duration::from_millis)
+    };
+    let header_timeout = millis_from_env("HTTP_HEADER_TIMEOUT_MS", Duration::from_secs(10));
+    let idle_timeout = millis_from_env("HTTP_IDLE_TIMEOUT_MS", Duration::from_secs(60));
+    let stopping = AtomicBool::new(false);
+    let config = Arc::new(Config { static_dir, header_timeout, idle_timeout, stopping });
     shared::cli::raise_fd_limit();
     let mut builder = corio::Runtime::builder();
     if let Some(n) = workers {

@@ -110,6 +110,7 @@ fn http_tls_and_websocket_servers_share_one_runtime_under_load() {
             let config = Arc::new(http_example::Config {
                 static_dir: None,
                 header_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
                 stopping: AtomicBool::new(false),
             });
             corio::spawn(move || http_example::accept_loop(http, config, Arc::new(AtomicUsize::new(0))));

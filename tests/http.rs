@@ -11,10 +11,12 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Starts the example with a 1 s header timeout, serving `static_dir` if given.
+/// Starts the example with a 1 s header timeout and a 1.5 s idle timeout, serving `static_dir`
+/// if given.
 fn start(static_dir: Option<&std::path::Path>) -> Server {
     let mut command = Command::new(servers::example_binary("http"));
-    command.args(["127.0.0.1:0", "--workers", "2"]).env("HTTP_HEADER_TIMEOUT_MS", "1000");
+    command.args(["127.0.0.1:0", "--workers", "2"]);
+    command.env("HTTP_HEADER_TIMEOUT_MS", "1000").env("HTTP_IDLE_TIMEOUT_MS", "1500");
     if let Some(dir) = static_dir {
         command.arg("--static").arg(dir);
     }
@@ -311,6 +313,29 @@ fn slow_head_is_cut_at_the_header_timeout_others_served() {
     assert!(closed_after >= Duration::from_millis(900), "closed after {closed_after:?}");
     assert!(closed_after < Duration::from_secs(4), "closed after {closed_after:?}");
     assert!(served >= 3);
+}
+
+#[test]
+fn idle_keep_alive_is_closed_at_the_idle_timeout_busy_ones_are_not() {
+    let server = start(None);
+    let mut idle = Client::connect(&server);
+    assert_eq!(idle.get("/").status(), 200); // idle from now on
+    let since = Instant::now();
+    let mut busy = Client::connect(&server);
+    // The busy client asks every 300 ms for longer than the idle timeout: never closed.
+    let closed_after = loop {
+        assert_eq!(busy.get("/plaintext").status(), 200, "a busy connection is kept");
+        idle.stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        match idle.stream.read(&mut [0u8; 64]) {
+            Ok(0) => break since.elapsed(),
+            Ok(_) => panic!("a reply nobody asked for"),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break since.elapsed(), // reset
+        }
+        assert!(since.elapsed() < Duration::from_secs(10), "the idle connection was never closed");
+    };
+    assert!(closed_after >= Duration::from_millis(1400), "closed after {closed_after:?}");
+    assert!(since.elapsed() > Duration::from_millis(1500) && busy.get("/").status() == 200);
 }
 
 #[test]
