@@ -41,16 +41,13 @@ fn park_current_inner(task: &Arc<Task>, deadline: Option<Instant>, reason: WaitR
         std::panic::resume_unwind(Box::new(crate::task::CANCELLED));
     }
     let worker = context::worker().expect("a running coroutine is on a worker thread");
-    let timer = match deadline {
-        Some(deadline) => {
-            if deadline <= Instant::now() {
-                return;
-            }
-            metrics::bump(&worker.me().metrics.timers_armed);
-            Some(worker.timers.borrow_mut().insert(deadline, task.clone()))
+    if let Some(deadline) = deadline {
+        if deadline <= Instant::now() {
+            return;
         }
-        None => None,
-    };
+        metrics::bump(&worker.me().metrics.timers_armed);
+        worker.timers.borrow_mut().arm(task, deadline);
+    }
     if task.park_state.begin_park() {
         // It gives the worker back: a fresh budget (`budget`).
         task.budget.set(crate::task::BUDGET);
@@ -61,8 +58,8 @@ fn park_current_inner(task: &Arc<Task>, deadline: Option<Instant>, reason: WaitR
         context::suspend_current(Suspend::Park);
         task.set_wait_reason(WaitReason::None);
     }
-    if let Some(key) = timer {
-        worker.timers.borrow_mut().cancel(key);
+    if deadline.is_some() {
+        worker.timers.borrow_mut().disarm(task);
     }
 }
 

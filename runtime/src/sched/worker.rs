@@ -406,6 +406,7 @@ impl WorkerLocal {
                 // Its coroutine-local values end with it (their destructors
                 // run here, on its thread, outside any coroutine).
                 drop(std::mem::take(&mut *task.locals.borrow_mut()));
+                self.timers.borrow_mut().forget(&task);
                 let Body::Started(coro) = std::mem::replace(body, Body::Gone) else { unreachable!() };
                 self.stacks.borrow_mut().put(&self.scheduler.stack_pool, coro.into_stack());
                 self.count_cached_stacks();

@@ -142,6 +142,9 @@ pub(crate) struct Task<E: ?Sized = dyn Entry> {
     pub(crate) wait_object: Cell<WaitObject>,
     /// Coarse ms when it last parked (owner only; for dumps).
     pub(crate) parked_since: Cell<u64>,
+    /// Its slot in the owner's timer heap, while it has an entry there
+    /// (owner only; see `sched::timer`).
+    pub(crate) timer_slot: Cell<Option<usize>>,
     /// Set by its worker to have the next resume record the coroutine's
     /// stack into `dump_stack` and suspend again at once (owner only).
     pub(crate) dump_requested: Cell<bool>,
@@ -160,7 +163,7 @@ pub(crate) struct Task<E: ?Sized = dyn Entry> {
 
 // SAFETY: the non-thread-safe parts (`body`, `registry_index`, `yielder`,
 // `budget`, `placed`, `counted_parked`, `wait_object`, `parked_since`,
-// `dump_requested`, `dump_stack`, `locals`) are accessed only by the thread entitled to
+// `timer_slot`, `dump_requested`, `dump_stack`, `locals`) are accessed only by the thread entitled to
 // by the module invariants: the queue holder while fresh, the owner worker
 // (and the coroutine it runs) once started. A fresh task holds
 // a `Send` entry and an unused stack; the `!Send` coroutine exists only once
@@ -198,6 +201,7 @@ impl<E: Entry> Task<E> {
             spawned_at,
             wait_object: Cell::new(WaitObject::None),
             parked_since: Cell::new(0),
+            timer_slot: Cell::new(None),
             dump_requested: Cell::new(false),
             dump_stack: RefCell::new(Vec::new()),
             locals: RefCell::new(Vec::new()),
