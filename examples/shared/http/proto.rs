@@ -109,7 +109,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed<'_>, Refused> {
     let target = req.path.unwrap_or("/");
     let request = Request {
         method: req.method.unwrap_or(""),
-        path: target.find('?').map_or(target, |query| &target[..query]),
+        path: target.bytes().position(|b| b == b'?').map_or(target, |query| &target[..query]),
         http10,
         keep_alive: if http10 { keep && !close } else { !close },
         body,
@@ -187,10 +187,14 @@ pub fn write_response(
     http10: bool,
     keep_alive: bool,
 ) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    push_decimal(out, response.status.into());
-    out.push(b' ');
-    out.extend_from_slice(reason(response.status).as_bytes());
+    if response.status == 200 {
+        out.extend_from_slice(b"HTTP/1.1 200 OK"); // nearly every reply: no digits to format
+    } else {
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(out, response.status.into());
+        out.push(b' ');
+        out.extend_from_slice(reason(response.status).as_bytes());
+    }
     out.extend_from_slice(b"\r\nServer: corio\r\nDate: ");
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\nContent-Type: ");
