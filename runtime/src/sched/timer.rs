@@ -25,7 +25,10 @@
 //!                  |  '--'
 //!                  '--entry due at wanted: fires--> FREE
 //!   DISARMED --entry due, or its coroutine ends (`forget`)--> FREE
+//!   ARMED or DISARMED --shutdown (`clear`)--> FREE
 //! ```
+//! (A coroutine unwound by the shutdown while parked never disarms or forgets:
+//! its entry stays armed until `clear`, and no timer fires during shutdown.)
 //!
 //! Invariants:
 //! - `slots[heap[i].slot].position == i` for every heap index `i`; a slot is
@@ -156,9 +159,9 @@ impl TimerHeap {
                     fire(self.remove_at(0));
                     fired += 1;
                 }
-                // Its task is awake and held elsewhere (the owner's registry
-                // holds every started task until it ends and forgets its
-                // entry), so this is not the last reference.
+                // Its task is started and unfinished (one that ends forgets
+                // its entry), so the owner's registry still holds it, and
+                // this never runs during shutdown: not the last reference.
                 None => drop(self.remove_at(0)),
             }
         }
@@ -291,7 +294,6 @@ mod tests {
             for op in ops {
                 match op {
                     Op::Arm(t, ms) => {
-                        let ms = ms.max(clock); // deadlines are never in the heap's past
                         heap.arm(&tasks[t], base + Duration::from_millis(ms));
                         model[t] = Some((ms, armed_count));
                         armed_count += 1;
@@ -319,6 +321,8 @@ mod tests {
                         }
                         let expected: Vec<u64> = due.iter().map(|&(_, _, t)| tasks[t].id).collect();
                         prop_assert_eq!(fired, expected);
+                        let now = base + Duration::from_millis(clock);
+                        prop_assert!(heap.next_deadline().is_none_or(|d| d > now), "an entry due now was left");
                     }
                 }
                 heap.check_invariants();

@@ -53,7 +53,8 @@
 //! 5. the worker commits (`commit_park`, PARKING -> PARKED), or requeues the task
 //!    if an unpark came first;
 //! 6. an unpark that wins PARKED -> RUNNING enqueues the task on its owner;
-//! 7. resumed, the coroutine cancels its timer and returns (maybe spuriously).
+//! 7. resumed, the coroutine disarms its timer (the entry stays until due, see
+//!    `sched::timer`) and returns (maybe spuriously).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
