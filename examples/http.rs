@@ -13,7 +13,8 @@
 //! go out in one write), `Content-Length` and chunked request bodies, 431 for a head over 64 KiB,
 //! 413 for a body over 1 MiB, 400 for a malformed request (each then closes), a 10 s deadline
 //! for a whole request head (`HTTP_HEADER_TIMEOUT_MS` overrides it) and a 60 s keep-alive idle
-//! timeout (`HTTP_IDLE_TIMEOUT_MS`). On SIGTERM or Ctrl-C it stops accepting, lets each connection finish its current
+//! timeout (`HTTP_IDLE_TIMEOUT_MS`); a client that takes no reply bytes for 30 s is dropped
+//! (`HTTP_WRITE_TIMEOUT_MS`). On SIGTERM or Ctrl-C it stops accepting, lets each connection finish its current
 //! request, closes the idle ones and exits 0 (within 10 s).
 
 #[path = "shared/mod.rs"]
@@ -46,6 +47,8 @@ pub(crate) struct Config {
     pub(crate) header_timeout: Duration,
     /// Idle keep-alive connections are closed after this long.
     pub(crate) idle_timeout: Duration,
+    /// A client that takes no reply bytes for this long is dropped.
+    pub(crate) write_timeout: Duration,
     /// Set on SIGTERM/SIGINT: finish the current request, then close.
     pub(crate) stopping: AtomicBool,
 }
@@ -93,6 +96,9 @@ fn static_file(name: &str, config: &Config) -> Response<'static> {
 
 fn handle(mut stream: TcpStream, config: &Config) -> io::Result<()> {
     stream.set_nodelay(true)?;
+    // Per write call, as std's: a client that stops reading (its window and our send buffer
+    // full) is dropped instead of holding this coroutine for ever.
+    stream.set_write_timeout(Some(config.write_timeout))?;
     // Bytes read and not yet answered are `buf[start..filled]`. The buffer is zeroed once and
     // then reused, never cleared again; it doubles when a large request fills it (the parser's
     // limits bound it).
@@ -134,7 +140,10 @@ fn handle(mut stream: TcpStream, config: &Config) -> io::Result<()> {
             }
         }
         if !out.is_empty() {
-            stream.write_all(&out)?;
+            match stream.write_all(&out) {
+                Err(err) if err.kind() == io::ErrorKind::TimedOut => return Ok(()), // not reading
+                result => result?,
+            }
             out.clear();
             idle_since = None;
         }
@@ -259,8 +268,9 @@ fn main() {
     };
     let header_timeout = millis_from_env("HTTP_HEADER_TIMEOUT_MS", Duration::from_secs(10));
     let idle_timeout = millis_from_env("HTTP_IDLE_TIMEOUT_MS", Duration::from_secs(60));
+    let write_timeout = millis_from_env("HTTP_WRITE_TIMEOUT_MS", Duration::from_secs(30));
     let stopping = AtomicBool::new(false);
-    let config = Arc::new(Config { static_dir, header_timeout, idle_timeout, stopping });
+    let config = Arc::new(Config { static_dir, header_timeout, idle_timeout, write_timeout, stopping });
     shared::cli::raise_fd_limit();
     let mut builder = corio::Runtime::builder();
     if let Some(n) = workers {

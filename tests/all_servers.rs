@@ -111,6 +111,7 @@ fn http_tls_and_websocket_servers_share_one_runtime_under_load() {
                 static_dir: None,
                 header_timeout: Duration::from_secs(10),
                 idle_timeout: Duration::from_secs(60),
+                write_timeout: Duration::from_secs(30),
                 stopping: AtomicBool::new(false),
             });
             corio::spawn(move || http_example::accept_loop(http, config, Arc::new(AtomicUsize::new(0))));

@@ -11,12 +11,13 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Starts the example with a 1 s header timeout and a 1.5 s idle timeout, serving `static_dir`
-/// if given.
+/// Starts the example with a 1 s header timeout, a 1.5 s idle timeout and a 1 s write timeout,
+/// serving `static_dir` if given.
 fn start(static_dir: Option<&std::path::Path>) -> Server {
     let mut command = Command::new(servers::example_binary("http"));
     command.args(["127.0.0.1:0", "--workers", "2"]);
     command.env("HTTP_HEADER_TIMEOUT_MS", "1000").env("HTTP_IDLE_TIMEOUT_MS", "1500");
+    command.env("HTTP_WRITE_TIMEOUT_MS", "1000");
     if let Some(dir) = static_dir {
         command.arg("--static").arg(dir);
     }
@@ -336,6 +337,38 @@ fn idle_keep_alive_is_closed_at_the_idle_timeout_busy_ones_are_not() {
     };
     assert!(closed_after >= Duration::from_millis(1400), "closed after {closed_after:?}");
     assert!(since.elapsed() > Duration::from_millis(1500) && busy.get("/").status() == 200);
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_at_the_write_timeout_others_served() {
+    let server = start(None);
+    let mut stuck = TcpStream::connect(server.addr).unwrap();
+    stuck.set_write_timeout(Some(Duration::from_millis(100))).unwrap();
+    let requests = "GET /plaintext HTTP/1.1\r\nHost: test\r\n\r\n".repeat(256);
+    let mut other = Client::connect(&server);
+    // Pipeline requests and never read the replies: the replies fill our receive window and the
+    // server's send buffer, the server's write waits, then our writes wait too (buffers full).
+    let start = Instant::now();
+    let dropped_after = loop {
+        match stuck.write(requests.as_bytes()) {
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {} // full
+            // The server closed with our requests unread: a reset.
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
+                break start.elapsed();
+            }
+            Err(e) => panic!("unexpected write error: {e}"),
+        }
+        // Meanwhile another connection is served.
+        assert_eq!(other.get("/").status(), 200);
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the client that stopped reading was never dropped"
+        );
+    };
+    // The server's write began to wait after our first request: not before its 1 s timeout.
+    assert!(dropped_after >= Duration::from_millis(1000), "dropped after {dropped_after:?}");
+    assert_eq!(other.get("/json").status(), 200);
 }
 
 #[test]
