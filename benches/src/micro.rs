@@ -134,6 +134,11 @@ impl Slot {
         }
     }
     fn take(&self) -> u64 {
+        self.take_waiting(None)
+    }
+    /// `take`, each wait with a deadline `timeout` away (armed and disarmed per wait, as a
+    /// read with a timeout does).
+    fn take_waiting(&self, timeout: Option<Duration>) -> u64 {
         loop {
             if self.full.swap(false, Ordering::Acquire) {
                 return self.value.load(Ordering::Relaxed);
@@ -143,7 +148,10 @@ impl Slot {
                 self.waiter.lock().take();
                 return self.value.load(Ordering::Relaxed);
             }
-            coroutine::park();
+            match timeout {
+                Some(timeout) => coroutine::park_timeout(timeout),
+                None => coroutine::park(),
+            }
         }
     }
 }
@@ -173,6 +181,43 @@ fn handoff(n: usize) {
     pong.take();
     echo.join().unwrap();
     report("handoff", ns, "ns/one-way", n);
+}
+
+/// `handoff` with a deadline on every wait (a 60 s one, re-armed per wait like a read timeout),
+/// while `others` coroutines sleep on timers of their own, so each worker's heap is not trivial.
+fn timed_handoff(n: usize, others: usize) {
+    const TIMEOUT: Duration = Duration::from_secs(60);
+    let sleepers: Vec<_> = (0..others)
+        .map(|i| corio::spawn(move || corio::time::sleep(Duration::from_secs(30) + Duration::from_millis(i as u64))))
+        .collect();
+    let ping = Slot::new();
+    let pong = Slot::new();
+    let (ping2, pong2) = (ping.clone(), pong.clone());
+    let echo = corio::spawn(move || loop {
+        let v = ping2.take_waiting(Some(TIMEOUT));
+        pong2.put(v);
+        if v == u64::MAX {
+            break;
+        }
+    });
+    for i in 0..1000 {
+        ping.put(i);
+        pong.take_waiting(Some(TIMEOUT));
+    }
+    let start = Instant::now();
+    for i in 0..n as u64 {
+        ping.put(i);
+        assert_eq!(pong.take_waiting(Some(TIMEOUT)), i, "timed_handoff: wrong value");
+    }
+    let ns = start.elapsed().as_nanos() as f64 / (2 * n) as f64;
+    ping.put(u64::MAX);
+    pong.take();
+    echo.join().unwrap();
+    for sleeper in sleepers {
+        sleeper.cancel();
+        assert!(sleeper.join().is_err(), "timed_handoff: a sleeper woke early");
+    }
+    report("timed_handoff", ns, "ns/one-way", n);
 }
 
 fn chan_handoff(n: usize) {
@@ -289,6 +334,9 @@ pub fn run(label: &'static str) {
         }
         if want("handoff") {
             handoff(1_000_000 / s);
+        }
+        if want("timed_handoff") {
+            timed_handoff(1_000_000 / s, 1_000);
         }
         if want("chan") {
             chan_handoff(1_000_000 / s);
