@@ -71,6 +71,9 @@ func main() {
 	if want("handoff") {
 		handoff(1_000_000 / s)
 	}
+	if want("timed_handoff") {
+		timedHandoff(1_000_000/s, 1_000)
+	}
 	if want("chan") {
 		buffered(4_000_000/s, 1)
 		buffered(4_000_000/s, 4)
@@ -178,6 +181,65 @@ func handoff(n int) {
 	el := time.Since(t)
 	close(ping)
 	report("handoff", float64(el.Nanoseconds())/float64(2*n), "ns/one-way", n)
+}
+
+// timedHandoff: handoff with a 60 s deadline on every receive (a timer Reset per wait, as a
+// read deadline set per request does), while `others` goroutines sleep on timers of their own;
+// corio's timed_handoff.
+func timedHandoff(n, others int) {
+	const timeout = 60 * time.Second
+	stop := make(chan struct{})
+	for i := 0; i < others; i++ {
+		go func(i int) {
+			select {
+			case <-time.After(30*time.Second + time.Duration(i)*time.Millisecond):
+			case <-stop:
+			}
+		}(i)
+	}
+	ping := make(chan int)
+	pong := make(chan int)
+	recv := func(ch chan int, timer *time.Timer) (int, bool) {
+		timer.Reset(timeout)
+		select {
+		case v, ok := <-ch:
+			if !timer.Stop() {
+				<-timer.C
+			}
+			return v, ok
+		case <-timer.C:
+			panic("timed_handoff: a deadline passed")
+		}
+	}
+	go func() {
+		timer := time.NewTimer(timeout)
+		timer.Stop()
+		for {
+			v, ok := recv(ping, timer)
+			if !ok {
+				close(pong)
+				return
+			}
+			pong <- v
+		}
+	}()
+	timer := time.NewTimer(timeout)
+	timer.Stop()
+	for i := 0; i < 1000; i++ { // warm-up
+		ping <- i
+		recv(pong, timer)
+	}
+	t := time.Now()
+	for i := 0; i < n; i++ {
+		ping <- i
+		if v, _ := recv(pong, timer); v != i {
+			panic("timed_handoff: wrong value")
+		}
+	}
+	el := time.Since(t)
+	close(ping)
+	close(stop)
+	report("timed_handoff", float64(el.Nanoseconds())/float64(2*n), "ns/one-way", n)
 }
 
 // buffered: `producers` goroutines send n messages in all through a channel of capacity 128 to
