@@ -188,7 +188,11 @@ fn handoff(n: usize) {
 fn timed_handoff(n: usize, others: usize) {
     const TIMEOUT: Duration = Duration::from_secs(60);
     let sleepers: Vec<_> = (0..others)
-        .map(|i| corio::spawn(move || corio::time::sleep(Duration::from_secs(30) + Duration::from_millis(i as u64))))
+        .map(|i| {
+            corio::spawn(move || {
+                corio::time::sleep(Duration::from_secs(30) + Duration::from_millis(i as u64))
+            })
+        })
         .collect();
     let ping = Slot::new();
     let pong = Slot::new();
