@@ -111,6 +111,18 @@ fn trim_child() {
         // Trimmed stacks are reused, and hold what their coroutines write
         // (`touch_stack` checks every byte). New slots are carved only for
         // stacks the spawning worker cannot reach (another worker's cache).
+        // First wait for the trim to be done with this pool: the pool keeps
+        // its watermark of warm stacks (32, one cache refill) and no batch is
+        // out being released (the trim takes up to 1,024 stacks out of the
+        // pool while it calls `madvise`; a burst meanwhile carves new ones,
+        // by design). Then no trim can start before the burst returns its
+        // stacks: a trim takes only warm stacks beyond the watermark.
+        poll("the trim is done with the pool", Duration::from_secs(20), || {
+            let m = metrics();
+            let holders = m.stacks_pooled + m.total.stacks_cached + m.total.alive + m.total.not_started;
+            m.stacks_pooled_warm <= 32 && holders == m.stacks_mapped
+        });
+        let m = metrics();
         let (mapped, cached) = (m.stacks_mapped, m.total.stacks_cached);
         burst(N, None);
         let carved = metrics().stacks_mapped - mapped;
