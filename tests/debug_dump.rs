@@ -222,3 +222,49 @@ fn concurrent_dumps_all_complete() {
         }
     });
 }
+
+#[test]
+fn a_dump_pending_when_its_runtime_shuts_down_returns() {
+    // In a child process: a plain thread's dump goes to the latest runtime,
+    // which in this process could be another test's.
+    common::run_in_child("dump_pending_at_shutdown_child", Duration::from_secs(60));
+}
+
+#[test]
+#[ignore = "run by a_dump_pending_when_its_runtime_shuts_down_returns in a child process"]
+fn dump_pending_at_shutdown_child() {
+    // A plain thread dumps the latest runtime while its only worker is busy in
+    // one coroutine (the request waits in the worker's list, untaken); the
+    // runtime then shuts down. The dump must return (with no worker's answer),
+    // not wait for an answer that cannot come. It used to hang: the shutdown
+    // cleared the lists, so the requester's withdrawal found nothing.
+    let runtime = corio::Runtime::builder().workers(1).build().unwrap();
+    let main_tid = common::current_tid();
+    let dropping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let busy = dropping.clone();
+    runtime.block_on(move || {
+        corio::spawn(move || {
+            // Busy on the only worker (it cannot take the request) until the
+            // runtime's drop has begun: the drop waits for this worker.
+            while !busy.load(Ordering::SeqCst) {
+                std::hint::spin_loop();
+            }
+            common::wait_until_blocked(main_tid);
+        });
+    });
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let dumper = std::thread::spawn(move || {
+        tid_tx.send(common::current_tid()).unwrap();
+        done_tx.send(corio::debug::dump()).unwrap();
+    });
+    common::wait_until_blocked(tid_rx.recv().unwrap()); // the dump waits for the worker
+    assert!(done_rx.try_recv().is_err(), "the busy worker answered: the test did not set up the race");
+    dropping.store(true, Ordering::SeqCst);
+    drop(runtime);
+    // (Fails after 30 s without the fix: the requester would wait an hour.)
+    let dump =
+        done_rx.recv_timeout(Duration::from_secs(30)).expect("the dump hung after its runtime shut down");
+    assert!(dump.coroutines.is_empty(), "no worker answered, so no coroutine is listed: {dump}");
+    dumper.join().unwrap();
+}

@@ -20,6 +20,13 @@
 //!    served normally later), and the coroutine never leaves its thread.
 //! 4. The last worker to answer wakes the requester.
 //!
+//! A worker is counted out without an answer in two ways: the requester
+//! withdraws the request from workers that have not taken it by the deadline
+//! (stuck in one coroutine), and a runtime that shuts down counts out its
+//! workers for the requests still in their lists (`worker_gone`), whose
+//! requester (a plain thread's dump of the latest runtime) would otherwise
+//! wait for ever: a request cleared from the lists cannot be withdrawn.
+//!
 //! Nothing is paid while no dump is taken but the per-tick flag load.
 
 use super::context;
@@ -85,9 +92,22 @@ struct Answers {
 
 impl DumpRequest {
     fn answer(&self, snapshot: WorkerSnapshot) {
+        self.count_out(Some(snapshot));
+    }
+
+    /// A worker that will never answer (its runtime has shut down with the
+    /// request still in its list): counted out, so the requester does not
+    /// wait for it.
+    pub(crate) fn worker_gone(&self) {
+        self.count_out(None);
+    }
+
+    /// One worker done with the request, with its snapshot or without;
+    /// wakes the requester after the last.
+    fn count_out(&self, snapshot: Option<WorkerSnapshot>) {
         let requester = {
             let mut answers = self.answers.lock();
-            answers.workers.push(snapshot);
+            answers.workers.extend(snapshot);
             answers.missing -= 1;
             if answers.missing > 0 {
                 return;

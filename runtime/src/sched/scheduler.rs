@@ -112,7 +112,14 @@ impl Scheduler {
         });
         for worker in self.workers.iter() {
             worker.close_and_clear_inbox();
-            worker.dump_requests.lock().clear();
+            // Requests no worker took (a plain thread's dump of this runtime
+            // as it shut down): their requesters must not wait for an answer
+            // that cannot come. (Once a request has left the lists, its
+            // requester's withdrawal at the deadline cannot find it.)
+            let untaken = std::mem::take(&mut *worker.dump_requests.lock());
+            for request in untaken {
+                request.worker_gone();
+            }
         }
     }
 }
