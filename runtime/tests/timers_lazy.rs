@@ -163,3 +163,47 @@ fn cancel_and_unwind_paths() {
         }
     });
 }
+
+/// `park_timeout(ZERO)` never waits and consumes a pending token (as std's); a deadline that
+/// has passed by the time the coroutine parks (1 ns) is fired by the worker's next timer check,
+/// even while another coroutine keeps the worker busy; an I/O wait with such a deadline fails
+/// with `TimedOut` instead of waiting for data.
+#[test]
+fn deadlines_already_past_end_the_wait() {
+    with_timeout(60, || {
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let me = coroutine::current();
+            me.unpark();
+            coroutine::park_timeout(Duration::ZERO); // takes the token
+            coroutine::park_timeout(Duration::ZERO); // nothing to take: returns
+            let start = Instant::now();
+            coroutine::park_timeout(Duration::from_millis(20));
+            assert!(start.elapsed() >= Duration::from_millis(20), "a token was left by park_timeout(ZERO)");
+
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let busy = {
+                let stop = stop.clone();
+                corio::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        coroutine::yield_now();
+                    }
+                })
+            };
+            for _ in 0..1000 {
+                coroutine::park_timeout(Duration::from_nanos(1));
+                corio::time::sleep(Duration::from_nanos(1));
+            }
+            let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let _client = corio::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (mut server, _) = listener.accept().unwrap();
+            server.set_read_timeout(Some(Duration::from_nanos(1))).unwrap();
+            for _ in 0..100 {
+                let err = std::io::Read::read(&mut server, &mut [0u8; 8]).unwrap_err();
+                assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            busy.join().unwrap();
+        });
+    });
+}

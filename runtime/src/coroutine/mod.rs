@@ -15,7 +15,7 @@ mod until_done;
 pub use self::join_handle::JoinHandle;
 pub use self::local::LocalKey;
 pub use self::scope::{scope, Scope, ScopedJoinHandle};
-pub(crate) use crate::sched::park::{park_for, park_until};
+pub(crate) use crate::sched::park::{consume_token, park_for, park_until};
 
 use crate::sched::{context, Scheduler};
 use crate::task::{reserve_ids, Suspend, Unparker, WaitReason};
@@ -157,6 +157,9 @@ pub fn park() {
 
 /// As [`park`], but returns after `dur` at the latest.
 pub fn park_timeout(dur: Duration) {
+    if dur.is_zero() {
+        return consume_token(); // nothing to wait for
+    }
     match Instant::now().checked_add(dur) {
         Some(deadline) => park_until(deadline, WaitReason::Park),
         None => park(),

@@ -372,9 +372,10 @@ impl<T: AsFd> IoSource<T> {
         };
         let registration = &registered.registration;
         let waker = task.io_waker();
-        // The deadline is looked at only after a park: before the first one,
-        // `park_until` itself returns at once for a deadline already past
-        // (one clock read per wait instead of two).
+        // The deadline is looked at only after a park: it was computed from
+        // the clock just before this wait, and one that has passed since
+        // fires at the worker's next timer check, which ends that first park
+        // (one clock read per wait instead of three).
         let mut parked = false;
         loop {
             if task.cancel_requested() {

@@ -42,9 +42,10 @@ fn park_current_inner(task: &Arc<Task>, deadline: Option<Instant>, reason: WaitR
     }
     let worker = context::worker().expect("a running coroutine is on a worker thread");
     if let Some(deadline) = deadline {
-        if deadline <= Instant::now() {
-            return;
-        }
+        // No clock read here: every caller has just read the clock, to
+        // compute the deadline or to check that it has not passed. One that
+        // passed since is found by the worker's next timer check, which
+        // unparks us (a short extra wait, never a lost wake-up).
         metrics::bump(&worker.me().metrics.timers_armed);
         worker.timers.borrow_mut().arm(task, deadline);
     }
@@ -85,6 +86,18 @@ pub(crate) fn park_until(deadline: Instant, reason: WaitReason) {
                 std::thread::park_timeout(deadline - now);
             }
         }
+    }
+}
+
+/// A park that does not wait: consumes the caller's wake-up token if it has
+/// one (`park_timeout(Duration::ZERO)`, as std's).
+pub(crate) fn consume_token() {
+    match context::current_task() {
+        Some(task) => {
+            task.park_state.try_consume_token();
+        }
+        None if context::cancelling() => {}
+        None => std::thread::park_timeout(std::time::Duration::ZERO),
     }
 }
 
